@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine: `make train` and `make test`.
+# Each creates .venv and installs the project (with its dev tools) when needed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TRAIN_ARGS ?=
+
+.PHONY: train evaluate test lint notebooks clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(PY) scripts/train.py $(TRAIN_ARGS)
+
+evaluate: $(STAMP)
+	$(PY) scripts/evaluate.py
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

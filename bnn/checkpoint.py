@@ -1,0 +1,125 @@
+"""Checkpoints: tensors and plain data only, validated on load, written atomically.
+
+A checkpoint is a dict saved with :func:`torch.save` and read back with
+``torch.load(weights_only=True)``, so that a file can never run code::
+
+    {"format": "bnn-checkpoint", "format_version": 1,
+     "config": {...BNNConfig...}, "guide": {...state_dict...},
+     "training": {...optimiser state, epoch, step, RNG state... (optional)}}
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bnn.config import BNNConfig
+from bnn.trained import TrainedBNN
+
+FORMAT = "bnn-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, foreign, from another version or architecture."""
+
+
+def save_checkpoint(path: str | os.PathLike[str], trained: TrainedBNN, training: dict[str, Any] | None = None) -> Path:
+    """Write ``trained`` (and optional training state) to ``path`` atomically.
+
+    The file is written next to its destination and renamed over it, so an
+    interrupted save leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": trained.config.to_dict(),
+        "guide": {k: v.detach().cpu() for k, v in trained.guide.state_dict().items()},
+    }
+    if training is not None:
+        payload["training"] = training
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[TrainedBNN, dict[str, Any] | None]:
+    """Read and validate a checkpoint; return the rebuilt model and guide, and the training state if saved.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    CheckpointError
+        The file is truncated or corrupt, carries code or foreign objects, has
+        another format version, or its tensors do not fit its configuration.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train one with `python scripts/train.py` (or `make train`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path} was refused: it holds objects other than tensors and plain data, "
+            f"which a checkpoint never needs (nothing in it was run). Details: {str(err).splitlines()[0]}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {err}") from None
+    return _validate(path, payload, device)
+
+
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> TrainedBNN:
+    """The trained model and guide stored at ``path``, ready for :func:`inference.predict_with_abstain`."""
+    return load_checkpoint(path, device)[0]
+
+
+def _validate(path: Path, payload: Any, device: str | torch.device) -> tuple[TrainedBNN, dict[str, Any] | None]:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a {FORMAT} file (no 'format': '{FORMAT}' entry)")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        hint = "upgrade this package to read it" if newer else "re-train or convert it"
+        raise CheckpointError(f"{path} has format version {version!r}; this package reads version {FORMAT_VERSION} ({hint})")
+    try:
+        config = BNNConfig.from_dict(payload["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} has an invalid configuration: {err}") from None
+    trained = TrainedBNN.create(config)
+    state = payload.get("guide")
+    expected = trained.guide.state_dict()
+    if not isinstance(state, dict) or set(state) != set(expected):
+        got = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path} holds guide parameters {got}, expected {sorted(expected)}")
+    for name, ref in expected.items():
+        value = state[name]
+        if not isinstance(value, torch.Tensor) or value.shape != ref.shape or value.dtype != ref.dtype:
+            desc = f"{tuple(value.shape)} {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise CheckpointError(
+                f"{path}: parameter {name} is {desc}, but the architecture in its configuration "
+                f"({config.input_dim}-{config.hidden_dim}-{config.num_classes}) needs {tuple(ref.shape)} {ref.dtype}"
+            )
+        if not torch.isfinite(value).all():
+            raise CheckpointError(f"{path}: parameter {name} has NaN or infinite values")
+    trained.guide.load_state_dict(state)
+    training = payload.get("training")
+    if training is not None and not isinstance(training, dict):
+        raise CheckpointError(f"{path}: 'training' must be a dict, got {type(training).__name__}")
+    return trained.to(device), training

@@ -1,0 +1,89 @@
+"""A Bayesian linear layer and the affine map it shares with the predictive."""
+
+from __future__ import annotations
+
+import math
+
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroModule, PyroSample
+from torch import Tensor
+from torch.distributions import Normal
+
+from bnn.reparam import LocalReparameterization
+
+Weight = Tensor | Normal
+
+
+def linear(x: Tensor, weight: Weight, bias: Weight, num_samples: int | None = None) -> Tensor:
+    """Affine map ``x @ weight.T + bias`` for fixed, batched or Normal weights.
+
+    Parameters
+    ----------
+    x
+        Inputs, shape ``(..., B, in)``.
+    weight, bias
+        Either tensors of shape ``(out, in)`` and ``(out,)``; or ``S`` sampled
+        networks, shapes ``(S, out, in)`` and ``(S, out)``, evaluated with one
+        batched matrix product (output ``(S, B, out)``); or factorised Normals over
+        those shapes, in which case the output is a draw of the pre-activation
+        (local reparameterisation), independent for every input.
+    num_samples
+        With Normal weights only: draw this many pre-activations per input and
+        put them in a new leading dimension.
+
+    Returns
+    -------
+    Tensor
+        Shape ``(..., B, out)``, or ``(num_samples, ..., B, out)``.
+    """
+    if isinstance(weight, Normal):
+        bias_loc, bias_var = (bias.loc, bias.scale.square()) if isinstance(bias, Normal) else (bias, 0.0)
+        mean = torch.nn.functional.linear(x, weight.loc, bias_loc)
+        var = torch.nn.functional.linear(x.square(), weight.scale.square()) + bias_var
+        shape = mean.shape if num_samples is None else (num_samples, *mean.shape)
+        return mean + var.sqrt() * torch.randn(shape, dtype=mean.dtype, device=mean.device)
+    if num_samples is not None:
+        raise ValueError("num_samples is only meaningful for Normal (locally reparameterised) weights")
+    if isinstance(bias, Normal):
+        raise TypeError("a sampled weight needs a sampled bias, not a Normal")
+    if weight.dim() == 2:
+        return torch.nn.functional.linear(x, weight, bias)
+    # S networks at once: (S, B, in) @ (S, in, out) + (S, 1, out).
+    return torch.baddbmm(bias.unsqueeze(-2), x.expand(weight.shape[0], *x.shape[-2:]), weight.transpose(-1, -2))
+
+
+class BayesianLinear(PyroModule):
+    """``nn.Linear`` with a Normal(0, prior_scale) prior on every weight and bias.
+
+    Inside a Pyro model, reading ``self.weight`` or ``self.bias`` draws them from the
+    prior (or replays the guide's draw), as with any :class:`~pyro.nn.PyroSample`.
+    """
+
+    def __init__(self, in_features: int, out_features: int, prior_scale: float) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        # A buffer, so that the prior moves with the module to another device.
+        self.register_buffer("prior_scale", torch.tensor(float(prior_scale)))
+        self.weight = PyroSample(
+            lambda self: dist.Normal(0.0, self.prior_scale).expand([self.out_features, self.in_features]).to_event(2)
+        )
+        self.bias = PyroSample(lambda self: dist.Normal(0.0, self.prior_scale).expand([self.out_features]).to_event(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x``: ``(B, in_features)`` -> ``(B, out_features)``."""
+        weight, bias = self.weight, self.bias
+        weight = LocalReparameterization.source_of(weight) or weight
+        bias = LocalReparameterization.source_of(bias) or bias
+        return linear(x, weight, bias)
+
+    def init_loc(self) -> tuple[Tensor, Tensor]:
+        """Means for a guide, drawn as ``nn.Linear`` initialises its weights and biases."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        weight = torch.empty(self.out_features, self.in_features)
+        torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        return weight, torch.empty(self.out_features).uniform_(-bound, bound)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, prior_scale={self.prior_scale.item()}"

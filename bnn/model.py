@@ -1,0 +1,69 @@
+"""The Bayesian MLP: priors on every weight and bias, a Categorical likelihood."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroModule
+from torch import Tensor
+from torch.distributions import Normal
+
+from bnn.config import BNNConfig
+from bnn.layers import BayesianLinear, linear
+
+
+class BayesianMLP(PyroModule):
+    """A Pyro model ``input_dim -> hidden_dim (ReLU) -> num_classes``.
+
+    Every weight and bias has a ``Normal(0, prior_scale)`` prior. Calling the module
+    with a minibatch draws one network and scores the labels under a Categorical
+    likelihood inside a ``pyro.plate`` of size ``config.num_data``, so that the
+    minibatch log-likelihood is scaled up to the whole training set.
+    """
+
+    #: Layer names in order; ``f"{name}.weight"`` and ``f"{name}.bias"`` are the latent sites.
+    layer_names = ("fc1", "fc2")
+
+    def __init__(self, config: BNNConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or BNNConfig()
+        c = self.config
+        self.fc1 = BayesianLinear(c.input_dim, c.hidden_dim, c.prior_scale)
+        self.fc2 = BayesianLinear(c.hidden_dim, c.num_classes, c.prior_scale)
+
+    def layers(self) -> dict[str, BayesianLinear]:
+        return {name: getattr(self, name) for name in self.layer_names}
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Draw a network, return its logits and observe ``y`` if given.
+
+        ``x``: ``(B, input_dim)`` floats; ``y``: ``(B,)`` class indices. Returns ``(B, num_classes)``.
+        """
+        logits = self.fc2(torch.relu(self.fc1(x)))
+        subsample = torch.arange(x.shape[0], device=x.device)
+        with pyro.plate("data", size=self.config.num_data, subsample=subsample):
+            pyro.sample("obs", dist.Categorical(logits=logits), obs=y)
+        return logits
+
+    def sampled_logits(self, x: Tensor, params: dict[str, Tensor | Normal], num_samples: int | None = None) -> Tensor:
+        """Logits of networks whose weights are given rather than drawn by Pyro.
+
+        Parameters
+        ----------
+        x
+            ``(B, input_dim)``.
+        params
+            For every latent site name (``"fc1.weight"``, ...) either ``S`` sampled
+            values with a leading dimension ``S``, or the posterior Normal over it
+            (then the pre-activations are drawn per input: local reparameterisation).
+        num_samples
+            With Normal ``params``: how many draws per input.
+
+        Returns
+        -------
+        Tensor
+            ``(S, B, num_classes)``.
+        """
+        hidden = torch.relu(linear(x, params["fc1.weight"], params["fc1.bias"], num_samples))
+        return linear(hidden, params["fc2.weight"], params["fc2.bias"])

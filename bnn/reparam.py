@@ -1,0 +1,68 @@
+"""Local reparameterisation (Kingma, Salimans & Welling, 2015) as a Pyro messenger.
+
+Under a mean-field Normal posterior the pre-activation ``x @ W.T + b`` of one input
+is itself Normal, with mean ``x @ loc.T + b_loc`` and variance
+``x**2 @ scale.T**2 + b_scale**2``. Sampling it directly, independently for every
+input, gives an unbiased estimate of the same expected log-likelihood as sampling
+``W`` once per minibatch, with lower variance and without weight-sized noise.
+
+While :class:`LocalReparameterization` is active it remembers the Normal that every
+latent sample was drawn from (the guide's, since the guide runs before the model is
+replayed), and :func:`bnn.layers.linear` asks it for that Normal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyro.distributions as dist
+import torch
+from pyro.poutine.messenger import Messenger
+
+
+def _base_normal(fn: Any) -> dist.Normal | None:
+    while isinstance(fn, (dist.Independent, torch.distributions.Independent)):
+        fn = fn.base_dist
+    return fn if isinstance(fn, torch.distributions.Normal) else None
+
+
+class LocalReparameterization(Messenger):
+    """Make Bayesian layers sample pre-activations instead of weights.
+
+    Use it around an ELBO evaluation::
+
+        with LocalReparameterization():
+            loss = TraceMeanField_ELBO().differentiable_loss(model, guide, x, y)
+    """
+
+    _active: list[LocalReparameterization] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sources: dict[int, tuple[torch.Tensor, torch.distributions.Normal]] = {}
+
+    def __enter__(self) -> LocalReparameterization:
+        LocalReparameterization._active.append(self)
+        return super().__enter__()
+
+    def __exit__(self, *args: Any) -> Any:
+        LocalReparameterization._active.remove(self)
+        self._sources.clear()
+        return super().__exit__(*args)
+
+    def _pyro_post_sample(self, msg: dict[str, Any]) -> None:
+        if msg["is_observed"]:
+            return
+        normal = _base_normal(msg["fn"])
+        if normal is not None:
+            # First one wins: the guide's draw, which the model then replays.
+            # The tensor is kept alive so that its id cannot be reused.
+            self._sources.setdefault(id(msg["value"]), (msg["value"], normal))
+
+    @staticmethod
+    def source_of(value: torch.Tensor) -> torch.distributions.Normal | None:
+        """The Normal that ``value`` was drawn from, if local reparameterisation is on."""
+        if not LocalReparameterization._active:
+            return None
+        entry = LocalReparameterization._active[-1]._sources.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else None

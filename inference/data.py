@@ -1,0 +1,169 @@
+"""Datasets as in-memory tensors of flattened 28x28 images in [0, 1].
+
+MNIST and FashionMNIST come from :mod:`torchvision.datasets` (downloaded when
+missing and the network allows it); notMNIST is a folder of letter images in
+class sub-folders; noise is generated from a seed.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+from torchvision import datasets
+
+#: Environment variable that sets the data directory when no flag is given.
+DATA_DIR_ENV = "BNN_DATA_DIR"
+IMAGE_SIDE = 28
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_TORCHVISION = {"MNIST": datasets.MNIST, "FashionMNIST": datasets.FashionMNIST}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is missing and could not be downloaded; the message says where to put it."""
+
+
+@dataclass
+class ImageSet:
+    """Images ``(N, 784)`` float32 in [0, 1], labels ``(N,)`` int64 (-1 where there are none)."""
+
+    name: str
+    images: Tensor
+    labels: Tensor
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: the argument, else ``$BNN_DATA_DIR``, else ``./data``."""
+    if data_dir is None:
+        data_dir = os.environ.get(DATA_DIR_ENV) or "data"
+    return Path(data_dir).expanduser()
+
+
+def _flatten(images: Tensor) -> Tensor:
+    return images.reshape(images.shape[0], -1).to(torch.float32).div_(255.0)
+
+
+def load_torchvision(name: str, train: bool, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> ImageSet:
+    """MNIST or FashionMNIST, train or test split, via ``torchvision.datasets``."""
+    root = resolve_data_dir(data_dir)
+    cls = _TORCHVISION[name]
+    raw = root / name / "raw"
+    try:
+        ds = cls(str(root), train=train, download=False)
+    except RuntimeError:
+        if not download:
+            raise _missing(name, raw) from None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = cls(str(root), train=train, download=True)
+        except Exception as err:  # no network, a mirror down, a read-only folder...
+            raise _missing(name, raw, err) from err
+    split = "train" if train else "test"
+    return ImageSet(f"{name}-{split}", _flatten(ds.data), ds.targets.to(torch.int64))
+
+
+def _missing(name: str, raw: Path, err: Exception | None = None) -> DatasetNotFoundError:
+    why = f" and downloading it failed ({type(err).__name__}: {err})" if err else ""
+    files = ", ".join(_IDX_FILES)
+    return DatasetNotFoundError(
+        f"{name} is not in {raw}{why}. Put the four IDX files there ({files}; the .gz versions also work), "
+        f"or point --data-dir / ${DATA_DIR_ENV} at a folder that has {name}/raw/."
+    )
+
+
+def load_mnist(train: bool = False, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> ImageSet:
+    """MNIST digits; ``train=False`` gives the 10,000 test images."""
+    return load_torchvision("MNIST", train, data_dir, download)
+
+
+def load_fashion_mnist(train: bool = False, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> ImageSet:
+    """FashionMNIST clothes; ``train=False`` gives the 10,000 test images."""
+    return load_torchvision("FashionMNIST", train, data_dir, download)
+
+
+def image_to_array(image: Image.Image) -> np.ndarray:
+    """Any PIL image as a 28x28 float32 grayscale array in [0, 1]."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        lo, hi = float(array.min()), float(array.max())
+        array = (array - lo) / (hi - lo) if hi > lo else np.zeros_like(array)
+        image = Image.fromarray((array * 255).round().astype(np.uint8), mode="L")
+    elif image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent pixels count as background (black), as in MNIST.
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(black, rgba)
+    image = image.convert("L")
+    if image.size != (IMAGE_SIDE, IMAGE_SIDE):
+        image = image.resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def load_image_folder(root: str | os.PathLike[str], name: str | None = None) -> ImageSet:
+    """Images in class sub-folders (``root/A/x.png`` ...), as 28x28 grayscale.
+
+    Files that cannot be read as images are skipped and listed in ``skipped``
+    (a warning says how many); labels are the sub-folders' indices in sorted order.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"image folder {root} does not exist; expected class sub-folders such as {root}/A/*.png")
+    try:
+        folder = datasets.ImageFolder(str(root), allow_empty=True)
+    except FileNotFoundError as err:
+        raise DatasetNotFoundError(f"{root} has no class sub-folders with images ({err})") from None
+    images, labels, skipped = [], [], []
+    for path, label in folder.samples:
+        try:
+            with Image.open(path) as img:
+                images.append(image_to_array(img))
+            labels.append(label)
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+            skipped.append(path)
+    if skipped:
+        warnings.warn(f"{root}: skipped {len(skipped)} unreadable image file(s), e.g. {skipped[0]}", stacklevel=2)
+    if not images:
+        raise DatasetNotFoundError(f"{root} has no readable images in class sub-folders (skipped {len(skipped)})")
+    stacked = torch.from_numpy(np.stack(images)).reshape(len(images), -1)
+    return ImageSet(name or root.name, stacked, torch.tensor(labels, dtype=torch.int64), skipped)
+
+
+def load_notmnist(data_dir: str | os.PathLike[str] | None = None) -> ImageSet:
+    """The notMNIST letters in ``<data_dir>/notMNIST_459/A..J``."""
+    root = resolve_data_dir(data_dir) / "notMNIST_459"
+    if not root.is_dir():
+        raise DatasetNotFoundError(
+            f"notMNIST is not in {root}. Put the letter images there in one sub-folder per class "
+            f"(notMNIST_459/A/*.png ... notMNIST_459/J/*.png); torchvision cannot download it."
+        )
+    return load_image_folder(root, "notMNIST")
+
+
+def uniform_noise(num: int = 10_000, seed: int = 0) -> ImageSet:
+    """White noise, every pixel uniform in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    return ImageSet("uniform-noise", torch.rand(num, IMAGE_SIDE**2, generator=g), torch.full((num,), -1))
+
+
+def gaussian_noise(num: int = 10_000, seed: int = 0, mean: float = 0.5, std: float = 1.0) -> ImageSet:
+    """Gaussian noise N(mean, std^2) clipped to [0, 1] (the Hendrycks & Gimpel OOD set)."""
+    g = torch.Generator().manual_seed(seed)
+    images = (torch.randn(num, IMAGE_SIDE**2, generator=g) * std + mean).clamp_(0.0, 1.0)
+    return ImageSet("gaussian-noise", images, torch.full((num,), -1))

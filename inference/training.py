@@ -1,0 +1,257 @@
+"""Stochastic variational inference for the Bayesian MLP.
+
+The loss is Pyro's ``TraceMeanField_ELBO`` (analytic KL between the mean-field
+guide and the prior, Monte Carlo expected log-likelihood), minimised with
+``torch.optim.Adam`` over the guide's parameters on shuffled minibatches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.infer import TraceMeanField_ELBO
+from tqdm.auto import tqdm
+
+from bnn import LocalReparameterization, TrainedBNN, save_checkpoint
+from inference.data import ImageSet
+
+
+class TrainingDivergedError(RuntimeError):
+    """The ELBO became NaN or infinite; the last good checkpoint was kept."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to fit the guide. Every field is a flag of ``scripts/train.py``.
+
+    Parameters
+    ----------
+    epochs
+        Passes over the training set.
+    batch_size
+        Minibatch size.
+    lr
+        Adam's learning rate for the means.
+    scale_lr
+        Adam's learning rate for the (softplus-parameterised) standard deviations,
+        which must travel from ``init_scale`` to their final size within the run.
+    kl_weight
+        Weight of the KL term: the loss is ``kl_weight * KL(q || p) - E_q[log p(y | x, w)]``.
+        1 is the true ELBO; below 1 tempers the posterior (as if every example were
+        seen ``1 / kl_weight`` times). Weights the data never inform still relax to
+        the prior either way, which is what makes the network doubt unfamiliar inputs.
+    local_reparam
+        Sample pre-activations instead of weights during training (lower variance, same ELBO).
+    seed
+        Seeds the initialisation, the shuffling and every Monte Carlo draw.
+    checkpoint_every
+        Also write the checkpoint every this many steps (0: only at epoch ends).
+    """
+
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    scale_lr: float = 1e-2
+    kl_weight: float = 0.1
+    local_reparam: bool = True
+    seed: int = 0
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "checkpoint_every"):
+            value = getattr(self, name)
+            low = 0 if name == "checkpoint_every" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name in ("lr", "scale_lr", "kl_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def make_optimizer(trained: TrainedBNN, config: TrainConfig) -> torch.optim.Adam:
+    """Adam with one learning rate for the means and one for the scales."""
+    named = list(trained.guide.named_parameters())
+    locs = [p for n, p in named if not n.endswith("_rho")]
+    rhos = [p for n, p in named if n.endswith("_rho")]
+    return torch.optim.Adam([{"params": locs, "lr": config.lr}, {"params": rhos, "lr": config.scale_lr}])
+
+
+def _shuffle(num: int, seed: int, epoch: int) -> torch.Tensor:
+    # One generator per epoch, so that a resumed run sees the same order.
+    return torch.randperm(num, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+@torch.no_grad()
+def mean_network_accuracy(trained: TrainedBNN, data: ImageSet, batch_size: int = 4096) -> float:
+    """Accuracy of the network whose weights are the posterior means (a cheap progress figure)."""
+    params = {k: v.loc.unsqueeze(0) for k, v in trained.guide.posterior().items()}
+    correct = 0
+    for start in range(0, len(data), batch_size):
+        x = data.images[start : start + batch_size].to(trained.device)
+        logits = trained.model.sampled_logits(x, params)[0]
+        correct += (logits.argmax(-1).cpu() == data.labels[start : start + batch_size]).sum().item()
+    return correct / max(1, len(data))
+
+
+def train(
+    trained: TrainedBNN,
+    train_set: ImageSet,
+    config: TrainConfig,
+    *,
+    test_set: ImageSet | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume_state: dict[str, Any] | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    max_steps: int | None = None,
+) -> list[dict[str, Any]]:
+    """Fit ``trained.guide`` by SVI; return one summary dict per finished epoch.
+
+    Parameters
+    ----------
+    train_set
+        Training images and labels; ``len(train_set)`` must equal ``config.num_data`` of the model.
+    checkpoint
+        Where to write checkpoints (atomically, every ``checkpoint_every`` steps and at every epoch end).
+    resume_state
+        The ``training`` entry of a checkpoint: continue exactly where it stopped
+        (optimiser state, epoch, step and RNG state are restored).
+    max_steps
+        Stop after this many optimisation steps in total (for tests and benchmarks).
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a step's loss is not finite; the checkpoint on disk is the last good one.
+    """
+    model, guide, device = trained.model, trained.guide, trained.device
+    num_data = len(train_set)
+    if num_data != model.config.num_data:
+        raise ValueError(
+            f"the model's likelihood plate is sized for {model.config.num_data} examples, but the training set has {num_data}"
+        )
+    optimizer = make_optimizer(trained, config)
+    history: list[dict[str, Any]] = []
+    epoch, step_in_epoch, global_step = 0, 0, 0
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        epoch, step_in_epoch, global_step = (int(resume_state[k]) for k in ("epoch", "step_in_epoch", "global_step"))
+        history = list(resume_state.get("history", []))
+        torch.set_rng_state(resume_state["rng_state"])
+        if device.type == "cuda" and "cuda_rng_state" in resume_state:
+            torch.cuda.set_rng_state(resume_state["cuda_rng_state"], device)
+    else:
+        pyro.set_rng_seed(config.seed)
+
+    def state() -> dict[str, Any]:
+        out = {
+            "train_config": config.to_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch,
+            "step_in_epoch": step_in_epoch,
+            "global_step": global_step,
+            "rng_state": torch.get_rng_state(),
+            "history": history,
+        }
+        if device.type == "cuda":
+            out["cuda_rng_state"] = torch.cuda.get_rng_state(device)
+        return out
+
+    def diverged(what: str) -> TrainingDivergedError:
+        return TrainingDivergedError(
+            f"{what} at epoch {epoch + 1}, step {step_in_epoch + 1}; lower the learning rate "
+            f"(lr={config.lr}, scale_lr={config.scale_lr})."
+            + (f" The last good checkpoint is {checkpoint}." if checkpoint else "")
+        )
+
+    def save() -> None:
+        if checkpoint is None:
+            return
+        if not all(torch.isfinite(p).all() for p in guide.parameters()):
+            raise diverged("the guide's parameters became NaN or infinite")
+        save_checkpoint(checkpoint, trained, state())
+
+    elbo = TraceMeanField_ELBO()
+    # TraceMeanField_ELBO scales each analytic KL by the guide site's scale.
+    scaled_guide = poutine.scale(guide, scale=config.kl_weight) if config.kl_weight != 1.0 else guide
+    steps_per_epoch = math.ceil(num_data / config.batch_size)
+    images, labels = train_set.images.to(device), train_set.labels.to(device)
+    while epoch < config.epochs:
+        order = _shuffle(num_data, config.seed, epoch).to(device)
+        started, total, seen = time.perf_counter(), 0.0, 0
+        bar = tqdm(
+            total=steps_per_epoch,
+            initial=step_in_epoch,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        while step_in_epoch < steps_per_epoch:
+            idx = order[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
+            reparam = LocalReparameterization() if config.local_reparam else contextlib.nullcontext()
+            try:
+                with reparam:
+                    loss = elbo.differentiable_loss(model, scaled_guide, images[idx], labels[idx])
+            except ValueError as err:  # Pyro's argument validation meets NaN logits first
+                if all(torch.isfinite(p).all() for p in guide.parameters()):
+                    raise
+                bar.close()
+                raise diverged("the guide's parameters became NaN or infinite") from err
+            if not torch.isfinite(loss):
+                bar.close()
+                raise diverged(f"the ELBO became {loss.item()}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step_in_epoch += 1
+            global_step += 1
+            total += loss.item()
+            seen += 1
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item() / num_data:.4f}")
+            if config.checkpoint_every and global_step % config.checkpoint_every == 0:
+                save()
+            if max_steps is not None and global_step >= max_steps:
+                bar.close()
+                save()
+                return history
+        bar.close()
+        summary = {
+            "epoch": epoch + 1,
+            "loss": total / max(1, seen) / num_data,
+            "seconds": time.perf_counter() - started,
+        }
+        if test_set is not None:
+            summary["test_accuracy"] = mean_network_accuracy(trained, test_set)
+        history.append(summary)
+        epoch, step_in_epoch = epoch + 1, 0
+        save()
+        if on_epoch is not None:
+            on_epoch(summary)
+    return history
+
+
+def checkpoint_is_complete(resume_state: dict[str, Any] | None, config: TrainConfig) -> bool:
+    return resume_state is not None and int(resume_state.get("epoch", 0)) >= config.epochs
+
+
+def default_checkpoint() -> Path:
+    return Path("checkpoints") / "bnn.pt"

@@ -1,0 +1,101 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from bnn import BNNConfig, CheckpointError, TrainedBNN, load_checkpoint, load_model, save_checkpoint
+from bnn.checkpoint import FORMAT_VERSION
+
+
+def test_round_trip_restores_guide_and_config(tmp_path, tiny):
+    path = save_checkpoint(tmp_path / "m.pt", tiny, {"epoch": 3})
+    loaded, state = load_checkpoint(path)
+    assert loaded.config == tiny.config
+    assert state == {"epoch": 3}
+    for (name, a), (_, b) in zip(tiny.guide.state_dict().items(), loaded.guide.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert isinstance(load_model(path), TrainedBNN)
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, tiny):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, tiny)
+    save_checkpoint(path, tiny)
+    assert sorted(os.listdir(tmp_path)) == ["m.pt"]
+
+
+def _payload(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_architecture_mismatch_is_a_clear_error(tmp_path, tiny):
+    path = save_checkpoint(tmp_path / "m.pt", tiny)
+    payload = _payload(path)
+    payload["config"]["hidden_dim"] = 32  # tensors are for 16 hidden units
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"architecture .*784-32-10.* needs \(32, 784\)"):
+        load_checkpoint(path)
+
+
+def test_newer_format_version_is_refused(tmp_path, tiny):
+    path = save_checkpoint(tmp_path / "m.pt", tiny)
+    payload = _payload(path)
+    payload["format_version"] = FORMAT_VERSION + 1
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="upgrade this package"):
+        load_checkpoint(path)
+
+
+def test_foreign_file_truncated_file_and_missing_file(tmp_path, tiny):
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not a bnn-checkpoint"):
+        load_checkpoint(foreign)
+    path = save_checkpoint(tmp_path / "m.pt", tiny)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(truncated)
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "nothing.pt")
+
+
+def test_non_finite_parameters_are_refused(tmp_path, tiny):
+    path = save_checkpoint(tmp_path / "m.pt", tiny)
+    payload = _payload(path)
+    payload["guide"]["fc1_weight_loc"][0, 0] = float("nan")
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_checkpoint(path)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_pickle_carrying_code_is_refused_without_running_it(tmp_path, tiny, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        torch.save({"format": "bnn-checkpoint", "payload": _RunsCode()}, f, pickle_module=pickle)
+    with pytest.raises(CheckpointError, match="nothing in it was run"):
+        load_checkpoint(path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_invalid_config_in_checkpoint(tmp_path, tiny):
+    path = save_checkpoint(tmp_path / "m.pt", tiny)
+    payload = _payload(path)
+    payload["config"]["layers"] = 3
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="unknown BNNConfig fields"):
+        load_checkpoint(path)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="prior_scale"):
+        BNNConfig(prior_scale=0.0)
+    with pytest.raises(ValueError, match="hidden_dim"):
+        BNNConfig(hidden_dim=-3)

@@ -1,0 +1,108 @@
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+
+from bnn import BayesianMLP, BNNConfig, MeanFieldGuide, linear
+
+
+def test_forward_shapes_and_prior_sites():
+    model = BayesianMLP(BNNConfig(hidden_dim=32, prior_scale=0.5, num_data=1000))
+    x, y = torch.rand(7, 784), torch.randint(0, 10, (7,))
+    trace = poutine.trace(model).get_trace(x, y)
+    assert trace.nodes["_RETURN"]["value"].shape == (7, 10)
+    shapes = {"fc1.weight": (32, 784), "fc1.bias": (32,), "fc2.weight": (10, 32), "fc2.bias": (10,)}
+    for name, shape in shapes.items():
+        site = trace.nodes[name]
+        assert site["value"].shape == shape
+        base = site["fn"].base_dist
+        assert isinstance(base, dist.Normal)
+        assert torch.all(base.loc == 0) and torch.allclose(base.scale, torch.tensor(0.5))
+        # log-density of a Normal(0, 0.5) prior, checked by hand
+        v = site["value"]
+        expected = (-0.5 * (v / 0.5) ** 2 - torch.log(torch.tensor(0.5)) - 0.5 * torch.log(torch.tensor(2 * torch.pi))).sum()
+        assert torch.allclose(site["fn"].log_prob(v), expected, rtol=1e-5)
+
+
+def test_likelihood_plate_scales_minibatch_to_dataset_size():
+    model = BayesianMLP(BNNConfig(hidden_dim=8, num_data=1000))
+    x, y = torch.rand(10, 784), torch.randint(0, 10, (10,))
+    trace = poutine.trace(model).get_trace(x, y)
+    obs = trace.nodes["obs"]
+    assert obs["scale"] == pytest.approx(100.0)
+    trace.compute_log_prob()
+    logits = trace.nodes["_RETURN"]["value"]
+    expected = 100.0 * torch.distributions.Categorical(logits=logits).log_prob(y).sum()
+    assert torch.allclose(obs["log_prob_sum"], expected)
+
+
+def test_batched_networks_match_one_at_a_time():
+    torch.manual_seed(1)
+    model = BayesianMLP(BNNConfig(hidden_dim=12))
+    w = {
+        "fc1.weight": torch.randn(5, 12, 784),
+        "fc1.bias": torch.randn(5, 12),
+        "fc2.weight": torch.randn(5, 10, 12),
+        "fc2.bias": torch.randn(5, 10),
+    }
+    x = torch.rand(3, 784)
+    batched = model.sampled_logits(x, w)
+    for s in range(5):
+        h = torch.relu(x @ w["fc1.weight"][s].T + w["fc1.bias"][s])
+        assert torch.allclose(batched[s], h @ w["fc2.weight"][s].T + w["fc2.bias"][s], atol=1e-4)
+
+
+def test_local_linear_matches_analytic_moments():
+    torch.manual_seed(0)
+    x = torch.rand(3, 5)
+    weight = dist.Normal(torch.randn(4, 5), torch.rand(4, 5))
+    bias = dist.Normal(torch.randn(4), torch.rand(4))
+    out = linear(x, weight, bias, num_samples=200_000)
+    assert out.shape == (200_000, 3, 4)
+    mean = x @ weight.loc.T + bias.loc
+    var = x.square() @ weight.scale.square().T + bias.scale.square()
+    assert torch.allclose(out.mean(0), mean, atol=0.02)
+    assert torch.allclose(out.var(0), var, rtol=0.02, atol=0.01)
+
+
+def test_linear_rejects_inconsistent_arguments():
+    with pytest.raises(ValueError, match="num_samples"):
+        linear(torch.rand(2, 3), torch.rand(4, 3), torch.rand(4), num_samples=3)
+    with pytest.raises(TypeError, match="sampled bias"):
+        linear(torch.rand(2, 3), torch.rand(4, 3), dist.Normal(torch.zeros(4), 1.0))
+
+
+def test_local_reparameterisation_estimates_the_same_elbo():
+    """Weight sampling and local reparameterisation are unbiased for the same loss."""
+    from pyro.infer import TraceMeanField_ELBO
+
+    from bnn import LocalReparameterization
+
+    torch.manual_seed(0)
+    model = BayesianMLP(BNNConfig(hidden_dim=6, num_data=20, init_scale=0.3))
+    guide = MeanFieldGuide(model)
+    x, y = torch.rand(20, 784) * 0.2, torch.randint(0, 10, (20,))
+    elbo = TraceMeanField_ELBO()
+    with torch.no_grad():
+        plain = torch.stack([elbo.differentiable_loss(model, guide, x, y) for _ in range(3000)])
+        local = []
+        for _ in range(3000):
+            with LocalReparameterization():
+                local.append(elbo.differentiable_loss(model, guide, x, y))
+        local = torch.stack(local)
+    stderr = (plain.var() / len(plain) + local.var() / len(local)).sqrt()
+    assert abs(plain.mean() - local.mean()) < 4 * stderr
+    assert local.var() < plain.var()  # the point of the trick
+
+
+def test_prior_moves_with_the_module():
+    model = BayesianMLP(BNNConfig(hidden_dim=4, prior_scale=2.0)).double()
+    site = poutine.trace(model).get_trace(torch.rand(2, 784, dtype=torch.float64)).nodes["fc1.weight"]
+    assert site["value"].dtype == torch.float64
+
+
+def test_model_is_a_pyro_module_with_no_learnable_parameters():
+    model = BayesianMLP(BNNConfig(hidden_dim=4))
+    assert isinstance(model, pyro.nn.PyroModule)
+    assert list(model.parameters()) == []

@@ -1,0 +1,63 @@
+"""Shared fixtures. Tests that need MNIST skip when it is missing, unless BNN_REQUIRE_DATA=1 (CI)."""
+
+from __future__ import annotations
+
+import os
+
+import pyro
+import pytest
+import torch
+
+from bnn import BNNConfig, TrainedBNN
+from inference.data import DatasetNotFoundError, ImageSet, load_mnist, resolve_data_dir
+
+REQUIRE_DATA = os.environ.get("BNN_REQUIRE_DATA") == "1"
+
+
+def need(loader, *args):
+    """Load a dataset or skip the test with the loader's message (fail instead under BNN_REQUIRE_DATA=1)."""
+    try:
+        return loader(*args)
+    except DatasetNotFoundError as err:
+        if REQUIRE_DATA:
+            pytest.fail(f"BNN_REQUIRE_DATA=1 but the data is missing: {err}")
+        pytest.skip(f"data missing: {err}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pyro_state():
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    return resolve_data_dir()
+
+
+@pytest.fixture(scope="session")
+def mnist_train(data_dir) -> ImageSet:
+    return need(load_mnist, True, data_dir, False)
+
+
+@pytest.fixture(scope="session")
+def mnist_test(data_dir) -> ImageSet:
+    return need(load_mnist, False, data_dir, False)
+
+
+@pytest.fixture
+def tiny() -> TrainedBNN:
+    """A small untrained model: 784 -> 16 -> 10."""
+    torch.manual_seed(0)
+    return TrainedBNN.create(BNNConfig(hidden_dim=16, num_data=100, init_scale=0.1))
+
+
+def synthetic(num: int = 200, seed: int = 0) -> ImageSet:
+    """Separable fake digits: class k lights up pixel block k."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (num,), generator=g)
+    images = torch.rand(num, 784, generator=g) * 0.1
+    for k in range(10):
+        images[labels == k, k * 70 : k * 70 + 70] = 1.0
+    return ImageSet("synthetic", images, labels)

@@ -1,0 +1,105 @@
+import pytest
+import torch
+
+from inference import ABSTAIN, decide, predict_with_abstain, predictive_probs
+from inference.predictive import sample_weights
+
+
+def _samples(rows):
+    """(S, N, C) from per-input lists of per-network probability vectors."""
+    return torch.tensor(rows, dtype=torch.float32).permute(1, 0, 2)
+
+
+def test_confident_digit_is_answered():
+    probs = torch.zeros(5, 1, 10)
+    probs[:, 0, 3] = 0.9
+    probs[:, 0, 5] = 0.1
+    prediction, candidates, level = decide(probs)
+    assert prediction.tolist() == [3]
+    assert candidates[0].nonzero().flatten().tolist() == [3]
+    assert level[0, 3] == pytest.approx(0.9)
+
+
+def test_two_candidates_answer_the_higher_median():
+    # medians across the 3 networks: digit 1 -> 0.5, digit 7 -> 0.4
+    nets = [[0.0, 0.5, 0, 0, 0, 0, 0, 0.5, 0, 0], [0.0, 0.6, 0, 0, 0, 0, 0, 0.4, 0, 0], [0.0, 0.3, 0, 0, 0, 0, 0, 0.3, 0, 0.4]]
+    prediction, candidates, level = decide(_samples([nets]))
+    assert prediction.tolist() == [1]
+    assert candidates[0].nonzero().flatten().tolist() == [1, 7]
+    assert level[0, 1] == pytest.approx(0.5) and level[0, 7] == pytest.approx(0.4)
+
+
+def test_disagreeing_networks_abstain():
+    # every network is sure, but each of a different digit: no median clears 0.2
+    nets = [torch.eye(10)[k].tolist() for k in range(10)]
+    prediction, candidates, _ = decide(_samples([nets]))
+    assert prediction.tolist() == [ABSTAIN]
+    assert not candidates.any()
+
+
+def test_threshold_and_percentile_move_the_decision():
+    nets = [[0.25] + [0.75 / 9] * 9] * 4 + [[0.05] + [0.95 / 9] * 9]
+    samples = _samples([nets])
+    assert decide(samples, threshold=0.2)[0].tolist() == [0]
+    assert decide(samples, threshold=0.3)[0].tolist() == [ABSTAIN]
+    assert decide(samples, threshold=0.2, percentile=0.0)[0].tolist() == [ABSTAIN]  # the minimum is 0.05
+
+
+@pytest.mark.parametrize("kwargs", [{"threshold": 1.5}, {"threshold": -0.1}, {"percentile": 101.0}, {"percentile": -1.0}])
+def test_rule_arguments_are_checked(kwargs):
+    with pytest.raises(ValueError):
+        decide(torch.rand(3, 2, 10), **kwargs)
+
+
+def test_weight_sampling_evaluates_the_sampled_networks(tiny):
+    x = torch.rand(5, 784)
+    torch.manual_seed(0)
+    weights = sample_weights(tiny.guide, 4)
+    torch.manual_seed(0)
+    probs = predictive_probs(tiny.model, tiny.guide, x, 4)
+    assert probs.shape == (4, 5, 10)
+    expected = torch.softmax(tiny.model.sampled_logits(x, weights), -1)
+    assert torch.allclose(probs, expected, atol=1e-6)
+
+
+def test_chunking_does_not_change_the_answer(tiny):
+    x = torch.rand(50, 784)
+    a = predictive_probs(tiny.model, tiny.guide, x, 8, chunk_size=7, seed=3)
+    b = predictive_probs(tiny.model, tiny.guide, x, 8, chunk_size=1000, seed=3)
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_local_and_weight_sampling_agree_in_distribution(tiny):
+    x = torch.rand(4, 784) * 0.3
+    a = predictive_probs(tiny.model, tiny.guide, x, 4000, method="weights", seed=0).mean(0)
+    b = predictive_probs(tiny.model, tiny.guide, x, 4000, method="local", seed=1).mean(0)
+    assert torch.allclose(a, b, atol=0.02)
+
+
+def test_predict_with_abstain_result_is_consistent(tiny):
+    images = torch.rand(6, 28, 28)
+    res = predict_with_abstain(tiny, images, num_samples=20, return_samples=True)
+    assert len(res) == 6 and res.samples.shape == (20, 6, 10)
+    assert torch.equal(res.abstained, res.prediction == ABSTAIN)
+    assert torch.equal(res.candidates, res.percentile_probs > 0.2)
+    again = decide(res.samples)
+    assert torch.equal(again[0], res.prediction)
+    for row, cands in zip(res.prediction.tolist(), res.candidate_sets(), strict=True):
+        assert (row == ABSTAIN) == (cands == [])
+    assert torch.allclose(res.mean_probs.sum(-1), torch.ones(6))
+
+
+def test_same_seed_same_answer_and_global_rng_untouched(tiny):
+    images = torch.rand(3, 784)
+    state = torch.get_rng_state()
+    a = predict_with_abstain(tiny, images, num_samples=10, seed=7)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = predict_with_abstain(tiny, images, num_samples=10, seed=7)
+    assert torch.equal(a.percentile_probs, b.percentile_probs)
+
+
+def test_model_argument_is_checked(tiny):
+    with pytest.raises(TypeError, match="TrainedBNN"):
+        predict_with_abstain(tiny.model, torch.rand(1, 784))
+    with pytest.raises(ValueError, match="num_samples"):
+        predict_with_abstain(tiny, torch.rand(1, 784), num_samples=0)

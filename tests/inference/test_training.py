@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from bnn import BNNConfig, TrainedBNN, load_checkpoint
+from inference import TrainConfig, TrainingDivergedError, train
+from tests.conftest import synthetic
+
+
+def _fresh(num_data=200):
+    torch.manual_seed(123)  # the guide's initial means
+    return TrainedBNN.create(BNNConfig(hidden_dim=16, num_data=num_data, init_scale=0.01))
+
+
+def _params(trained):
+    return {k: v.clone() for k, v in trained.guide.state_dict().items()}
+
+
+def test_training_fits_separable_data():
+    data = synthetic(200)
+    trained = _fresh()
+    history = train(trained, data, TrainConfig(epochs=15, batch_size=50, lr=1e-2, kl_weight=0.1), test_set=data, progress=False)
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["test_accuracy"] > 0.9
+
+
+def test_same_seed_same_result():
+    data, config = synthetic(200), TrainConfig(epochs=2, batch_size=32, seed=5)
+    a, b = _fresh(), _fresh()
+    train(a, data, config, progress=False)
+    train(b, data, config, progress=False)
+    for (name, x), y in zip(_params(a).items(), _params(b).values(), strict=True):
+        assert torch.equal(x, y), name
+
+
+@pytest.mark.parametrize("local_reparam", [True, False])
+def test_interrupted_and_resumed_run_matches_a_straight_run(tmp_path, local_reparam):
+    data = synthetic(200)
+    config = TrainConfig(epochs=3, batch_size=32, checkpoint_every=4, local_reparam=local_reparam)
+    straight = _fresh()
+    train(straight, data, config, progress=False)
+
+    path = tmp_path / "ckpt.pt"
+    interrupted = _fresh()
+    train(interrupted, data, config, checkpoint=path, progress=False, max_steps=10)  # mid-epoch 2
+    torch.manual_seed(999)  # whatever happens to the RNG in between must not matter
+    resumed, state = load_checkpoint(path)
+    assert state["global_step"] == 10 and state["epoch"] == 1
+    train(resumed, data, config, checkpoint=path, resume_state=state, progress=False)
+
+    for (name, x), y in zip(_params(straight).items(), _params(resumed).values(), strict=True):
+        assert torch.allclose(x, y, atol=1e-6), name
+    assert load_checkpoint(path)[1]["epoch"] == 3
+
+
+def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = synthetic(200)
+    path = tmp_path / "ckpt.pt"
+    trained = _fresh()
+    train(trained, data, TrainConfig(epochs=1, batch_size=32), checkpoint=path, progress=False)
+    good = _params(load_checkpoint(path)[0])
+    with pytest.raises(TrainingDivergedError, match="lower the learning rate"):
+        train(
+            trained,
+            data,
+            TrainConfig(epochs=3, batch_size=32, lr=1e30, scale_lr=1e30, checkpoint_every=1),
+            checkpoint=path,
+            progress=False,
+        )
+    after = _params(load_checkpoint(path)[0])  # still loads: finite, validated
+    assert all(torch.isfinite(v).all() for v in after.values())
+    assert good.keys() == after.keys()
+
+
+def test_dataset_size_must_match_the_likelihood_plate():
+    with pytest.raises(ValueError, match="sized for 200 examples"):
+        train(_fresh(200), synthetic(100), TrainConfig(epochs=1), progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"epochs": 0}, {"epochs": -1}, {"batch_size": 0}, {"lr": 0.0}, {"kl_weight": -1.0}, {"checkpoint_every": -2}]
+)
+def test_impossible_configurations_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        TrainConfig(**kwargs)

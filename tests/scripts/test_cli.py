@@ -1,0 +1,105 @@
+"""The scripts as a user runs them: --help, bad flags, and a small train + evaluate run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bnn import load_checkpoint
+from scripts import evaluate as evaluate_script
+from scripts import train as train_script
+from tests.conftest import need
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
+def test_help_documents_the_flags(script):
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--help"], capture_output=True, text=True, check=True)
+    for flag in ("--data-dir", "--device", "--threshold", "--num-samples"):
+        assert flag in out.stdout
+    if script == "train.py":
+        for flag in ("--epochs", "--batch-size", "--lr", "--prior-scale", "--kl-weight", "--seed", "--resume"):
+            assert flag in out.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--epochs", "-1"],
+        ["--epochs", "0"],
+        ["--threshold", "1.5"],
+        ["--percentile", "101"],
+        ["--num-samples", "0"],
+        ["--lr", "0"],
+        ["--kl-weight", "-1"],
+    ],
+)
+def test_impossible_flag_values_are_rejected(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_script.parser().parse_args(argv)
+    assert exit_info.value.code == 2
+    assert "must be" in capsys.readouterr().err
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    code = train_script.main(["--data-dir", str(tmp_path / "nowhere"), "--no-progress", "--checkpoint", str(tmp_path / "c.pt")])
+    assert code == 2
+    assert "MNIST is not in" in capsys.readouterr().err
+
+
+def test_small_train_then_evaluate(tmp_path, data_dir):
+    from inference.data import load_mnist
+
+    need(load_mnist, False, data_dir, False)
+    ckpt, results, page = tmp_path / "bnn.pt", tmp_path / "results.json", tmp_path / "results.md"
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\noutro\n")
+    common = [
+        "--data-dir",
+        str(data_dir),
+        "--limit",
+        "300",
+        "--noise-size",
+        "300",
+        "--num-samples",
+        "10",
+        "--results",
+        str(results),
+        "--page",
+        str(page),
+        "--readme",
+        str(readme),
+    ]
+    code = train_script.main(
+        ["--epochs", "1", "--train-limit", "2000", "--hidden-dim", "64", "--no-progress", "--checkpoint", str(ckpt), *common]
+    )
+    assert code == 0 and ckpt.is_file()
+    table = json.loads(results.read_text())["table"]
+    assert table["MNIST"]["size"] == 300 and 0 <= table["MNIST"]["forced_accuracy"] <= 1
+    assert {"notMNIST", "uniform noise", "Gaussian noise", "FashionMNIST"} <= set(table) or not (
+        data_dir / "notMNIST_459"
+    ).is_dir()
+    assert "| MNIST test: accuracy when forced |" in page.read_text()
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and "accuracy when forced" in text
+
+    # evaluate.py on the same checkpoint writes the same kind of table
+    results.unlink()
+    assert evaluate_script.main(["--checkpoint", str(ckpt), *common]) == 0
+    assert json.loads(results.read_text())["training"]["epochs"] == 1
+
+
+def test_same_seed_gives_the_same_checkpoint(tmp_path, data_dir):
+    from inference.data import load_mnist
+
+    need(load_mnist, False, data_dir, False)
+    paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    for path in paths:
+        argv = ["--data-dir", str(data_dir), "--epochs", "1", "--train-limit", "1000", "--hidden-dim", "32"]
+        assert train_script.main([*argv, "--no-progress", "--no-eval", "--seed", "3", "--checkpoint", str(path)]) == 0
+    a, b = (load_checkpoint(p)[0].guide.state_dict() for p in paths)
+    assert all(torch.equal(a[k], b[k]) for k in a)
