@@ -6,6 +6,7 @@ import torch
 from bnn import BNNConfig, TrainedBNN
 from inference import TrainConfig, predict_with_abstain, train
 from inference.data import ImageSet, uniform_noise
+from inference.metrics import auroc
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +31,9 @@ def test_short_training_answers_digits_and_refuses_noise(mnist_train, mnist_test
         f"forced {forced_accuracy:.3f}, abstained {1 - accepted.float().mean().item():.3f}, "
         f"accepted accuracy {accepted_accuracy:.3f}, noise refused {refused_noise:.3f}"
     )
-    assert forced_accuracy > 0.9  # chance is 0.1
+    assert forced_accuracy > 0.85  # chance is 0.1
     assert accepted_accuracy >= forced_accuracy - 0.01
     assert digits.abstained.float().mean() < 0.1
-    assert refused_noise > 0.8
+    assert refused_noise > 0.5
+    assert auroc(digits.score, noise.score) > 0.9
     assert torch.all(digits.mean_probs.sum(-1).sub(1).abs() < 1e-4)
