@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyro
 import torch
 
 from bnn.config import BNNConfig
@@ -19,8 +20,13 @@ class TrainedBNN:
     guide: MeanFieldGuide
 
     @classmethod
-    def create(cls, config: BNNConfig | None = None, device: str | torch.device = "cpu") -> TrainedBNN:
-        """A fresh model and guide (the guide initialised as described in :class:`MeanFieldGuide`)."""
+    def create(cls, config: BNNConfig | None = None, device: str | torch.device = "cpu", seed: int | None = None) -> TrainedBNN:
+        """A fresh model and guide (the guide initialised as described in :class:`MeanFieldGuide`).
+
+        ``seed`` fixes the guide's random initial means (``None``: the global random state).
+        """
+        if seed is not None:
+            pyro.set_rng_seed(seed)
         model = BayesianMLP(config)
         return cls(model, MeanFieldGuide(model)).to(device)
 

@@ -17,7 +17,7 @@ import torch
 from pyro import poutine
 from torch import Tensor
 
-from bnn import BayesianMLP, MeanFieldGuide
+from bnn import BayesianMLP, MeanFieldGuide, TrainedBNN
 from inference.inputs import to_batch
 
 #: Value of ``prediction`` for an input the model refuses to answer.
@@ -232,8 +232,6 @@ def predict_with_abstain(
     -------
     AbstainResult
     """
-    from bnn import TrainedBNN
-
     if not isinstance(model, TrainedBNN):
         raise TypeError(f"model must be a bnn.TrainedBNN (from bnn.load_model), got {type(model).__name__}")
     _check_rule(threshold, percentile)

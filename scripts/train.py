@@ -14,8 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pyro
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bnn import BNNConfig, TrainedBNN, load_checkpoint  # noqa: E402
@@ -142,11 +140,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"resuming with the saved configuration {config}")
         print(f"resuming at epoch {state['epoch'] + 1}, step {state['step_in_epoch']}")
     else:
-        pyro.set_rng_seed(args.seed)  # the guide's initial means are random too
         model_config = BNNConfig(
             hidden_dim=args.hidden_dim, prior_scale=args.prior_scale, init_scale=args.init_scale, num_data=len(train_set)
         )
-        trained = TrainedBNN.create(model_config, args.device)
+        trained = TrainedBNN.create(model_config, args.device, seed=args.seed)
     print(f"training {config} on {len(train_set):,} images, device {trained.device}")
     started = time.perf_counter()
 
