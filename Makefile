@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TRAIN_ARGS ?=
 
-.PHONY: train evaluate test lint notebooks clean
+.PHONY: train evaluate test lint notebooks benchmark reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ evaluate: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+notebooks: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,notebooks]'
+	$(VENV)/bin/jupyter lab notebooks/
+
+benchmark: $(STAMP)
+	$(PY) scripts/benchmark.py
+
+reliability: $(STAMP)
+	$(PY) scripts/reliability.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -29,8 +29,11 @@ def linear(x: Tensor, weight: Weight, bias: Weight, num_samples: int | None = No
         those shapes, in which case the output is a draw of the pre-activation
         (local reparameterisation), independent for every input.
     num_samples
-        With Normal weights only: draw this many pre-activations per input and
-        put them in a new leading dimension.
+        With Normal weights only: draw this many pre-activations per input and put
+        them in a new leading dimension. The ``S`` draws of one input are independent
+        and exact; to save random numbers, draw ``s`` uses the same standard-normal
+        noise for every input (inputs are then correlated with each other, as they are
+        when whole sampled networks are shared, which no per-input decision sees).
 
     Returns
     -------
@@ -40,9 +43,11 @@ def linear(x: Tensor, weight: Weight, bias: Weight, num_samples: int | None = No
     if isinstance(weight, Normal):
         bias_loc, bias_var = (bias.loc, bias.scale.square()) if isinstance(bias, Normal) else (bias, 0.0)
         mean = torch.nn.functional.linear(x, weight.loc, bias_loc)
-        var = torch.nn.functional.linear(x.square(), weight.scale.square()) + bias_var
-        shape = mean.shape if num_samples is None else (num_samples, *mean.shape)
-        return mean + var.sqrt() * torch.randn(shape, dtype=mean.dtype, device=mean.device)
+        std = (torch.nn.functional.linear(x.square(), weight.scale.square()) + bias_var).sqrt_()
+        if num_samples is None:
+            return torch.addcmul(mean, std, torch.randn_like(mean))
+        noise = torch.randn(num_samples, *[1] * (mean.dim() - 1), mean.shape[-1], dtype=mean.dtype, device=mean.device)
+        return torch.addcmul(mean, std, noise)
     if num_samples is not None:
         raise ValueError("num_samples is only meaningful for Normal (locally reparameterised) weights")
     if isinstance(bias, Normal):

@@ -65,5 +65,5 @@ class BayesianMLP(PyroModule):
         Tensor
             ``(S, B, num_classes)``.
         """
-        hidden = torch.relu(linear(x, params["fc1.weight"], params["fc1.bias"], num_samples))
+        hidden = linear(x, params["fc1.weight"], params["fc1.bias"], num_samples).relu_()
         return linear(hidden, params["fc2.weight"], params["fc2.bias"])

@@ -6,9 +6,12 @@ is itself Normal, with mean ``x @ loc.T + b_loc`` and variance
 input, gives an unbiased estimate of the same expected log-likelihood as sampling
 ``W`` once per minibatch, with lower variance and without weight-sized noise.
 
-While :class:`LocalReparameterization` is active it remembers the Normal that every
-latent sample was drawn from (the guide's, since the guide runs before the model is
-replayed), and :func:`bnn.layers.linear` asks it for that Normal.
+While :class:`LocalReparameterization` is active, a latent Normal site of the guide
+is not drawn at all: its value is a stand-in (the Normal's mean), and the messenger
+remembers the Normal, which :func:`bnn.layers.linear` asks for when the model
+replays that value. The ELBO must therefore not read latent values directly: an
+analytic-KL ELBO (``TraceMeanField_ELBO``, :class:`inference.elbo.MeanFieldELBO`)
+does not.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import torch
 from pyro.poutine.messenger import Messenger
 
 
-def _base_normal(fn: Any) -> dist.Normal | None:
+def base_normal(fn: Any) -> dist.Normal | None:
+    """The Normal under any ``Independent`` wrappers of ``fn``, or ``None``."""
     while isinstance(fn, (dist.Independent, torch.distributions.Independent)):
         fn = fn.base_dist
     return fn if isinstance(fn, torch.distributions.Normal) else None
@@ -29,7 +33,7 @@ def _base_normal(fn: Any) -> dist.Normal | None:
 class LocalReparameterization(Messenger):
     """Make Bayesian layers sample pre-activations instead of weights.
 
-    Use it around an ELBO evaluation::
+    Use it around an analytic-KL ELBO evaluation::
 
         with LocalReparameterization():
             loss = TraceMeanField_ELBO().differentiable_loss(model, guide, x, y)
@@ -50,18 +54,22 @@ class LocalReparameterization(Messenger):
         self._sources.clear()
         return super().__exit__(*args)
 
-    def _pyro_post_sample(self, msg: dict[str, Any]) -> None:
-        if msg["is_observed"]:
+    def _pyro_sample(self, msg: dict[str, Any]) -> None:
+        # Only the guide's fresh draws: the model's sites are replayed (done) or observed.
+        if msg["done"] or msg["is_observed"] or msg["value"] is not None:
             return
-        normal = _base_normal(msg["fn"])
-        if normal is not None:
-            # First one wins: the guide's draw, which the model then replays.
-            # The tensor is kept alive so that its id cannot be reused.
-            self._sources.setdefault(id(msg["value"]), (msg["value"], normal))
+        normal = base_normal(msg["fn"])
+        if normal is None:
+            return
+        # A new tensor object per site (a view), so that its id identifies the site.
+        value = normal.loc.detach().view_as(normal.loc)
+        msg["value"], msg["done"] = value, True
+        # The tensor is kept alive so that its id cannot be reused.
+        self._sources[id(value)] = (value, normal)
 
     @staticmethod
     def source_of(value: torch.Tensor) -> torch.distributions.Normal | None:
-        """The Normal that ``value`` was drawn from, if local reparameterisation is on."""
+        """The Normal that ``value`` stands for, if local reparameterisation is on."""
         if not LocalReparameterization._active:
             return None
         entry = LocalReparameterization._active[-1]._sources.get(id(value))

@@ -1,6 +1,6 @@
 """Training, the 100-network predictive with abstention, and evaluation."""
 
-from inference.data import DatasetNotFoundError, ImageSet
+from inference.data import CorruptDatasetError, DatasetNotFoundError, ImageSet
 from inference.inputs import to_batch
 from inference.predictive import ABSTAIN, AbstainResult, decide, predict_with_abstain, predictive_probs
 from inference.training import TrainConfig, TrainingDivergedError, train
@@ -8,6 +8,7 @@ from inference.training import TrainConfig, TrainingDivergedError, train
 __all__ = [
     "ABSTAIN",
     "AbstainResult",
+    "CorruptDatasetError",
     "DatasetNotFoundError",
     "ImageSet",
     "TrainConfig",

@@ -7,6 +7,7 @@ class sub-folders; noise is generated from a seed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -29,10 +30,29 @@ _IDX_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 _TORCHVISION = {"MNIST": datasets.MNIST, "FashionMNIST": datasets.FashionMNIST}
+#: MD5 of the extracted IDX files (torchvision's ``resources`` lists those of the .gz files).
+_EXTRACTED_MD5 = {
+    "MNIST": {
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "FashionMNIST": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+}
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset is missing and could not be downloaded; the message says where to put it."""
+
+
+class CorruptDatasetError(ValueError):
+    """A dataset file is there but is not the published file (truncated, damaged or another file)."""
 
 
 @dataclass
@@ -46,6 +66,12 @@ class ImageSet:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def head(self, limit: int | None) -> ImageSet:
+        """The first ``limit`` images (all of them when ``limit`` is None or larger)."""
+        if limit is None or len(self) <= limit:
+            return self
+        return ImageSet(self.name, self.images[:limit], self.labels[:limit], self.skipped)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -64,6 +90,7 @@ def load_torchvision(name: str, train: bool, data_dir: str | os.PathLike[str] | 
     root = resolve_data_dir(data_dir)
     cls = _TORCHVISION[name]
     raw = root / name / "raw"
+    verify_raw_files(name, raw, train)
     try:
         ds = cls(str(root), train=train, download=False)
     except RuntimeError:
@@ -77,6 +104,29 @@ def load_torchvision(name: str, train: bool, data_dir: str | os.PathLike[str] | 
             raise _missing(name, raw, err) from err
     split = "train" if train else "test"
     return ImageSet(f"{name}-{split}", _flatten(ds.data), ds.targets.to(torch.int64))
+
+
+def verify_raw_files(name: str, raw: Path, train: bool) -> None:
+    """Check the MD5 of every IDX file of the split that is present (extracted or .gz).
+
+    Raises
+    ------
+    CorruptDatasetError
+        Naming the file, its size and checksum, and how to replace it.
+    """
+    prefix = "train" if train else "t10k"
+    expected = dict(_EXTRACTED_MD5[name])
+    expected.update({file: md5 for file, md5 in _TORCHVISION[name].resources})
+    for file, md5 in expected.items():
+        path = raw / file
+        if not file.startswith(prefix) or not path.is_file():
+            continue
+        digest = hashlib.md5(path.read_bytes()).hexdigest()
+        if digest != md5:
+            raise CorruptDatasetError(
+                f"{path} ({path.stat().st_size:,} bytes) has MD5 {digest}, but the published {name} file has {md5}: "
+                "it is truncated, damaged or a different file. Delete it and download it again (or copy it again)."
+            )
 
 
 def _missing(name: str, raw: Path, err: Exception | None = None) -> DatasetNotFoundError:
@@ -101,7 +151,10 @@ def load_fashion_mnist(train: bool = False, data_dir: str | os.PathLike[str] | N
 def image_to_array(image: Image.Image) -> np.ndarray:
     """Any PIL image as a 28x28 float32 grayscale array in [0, 1]."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        array = np.asarray(image, dtype=np.float64)
+        with np.errstate(invalid="ignore"):  # non-finite pixels are reported just below
+            array = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise ValueError(f"got a PIL image of mode {image.mode} and size {image.size} has NaN or infinite pixels")
         lo, hi = float(array.min()), float(array.max())
         array = (array - lo) / (hi - lo) if hi > lo else np.zeros_like(array)
         image = Image.fromarray((array * 255).round().astype(np.uint8), mode="L")

@@ -51,21 +51,23 @@ def evaluate(
     num_samples: int = 100,
     threshold: float = 0.2,
     percentile: float = 50.0,
-    method: Method = "weights",
+    method: Method = "local",
     noise_size: int = 10_000,
     seed: int = 0,
     limit: int | None = None,
+    figures_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Run :func:`predict_with_abstain` on every evaluation set and collect the table.
 
     ``limit`` caps each set's size (for quick runs); the published figures use the full sets.
+    With ``figures_dir``, the dataset-level plots are saved there as PNGs and listed in ``"figures"``.
     An OOD set whose files are missing is reported as missing rather than stopping the run;
     MNIST itself is required.
     """
     rule = dict(num_samples=num_samples, threshold=threshold, percentile=percentile, method=method, seed=seed)
     started = time.perf_counter()
-    mnist = _head(load_mnist(False, data_dir), limit)
-    res = predict_with_abstain(trained, mnist.images, **rule)
+    mnist = load_mnist(False, data_dir).head(limit)
+    res = predict_with_abstain(trained, mnist.images, **rule, return_samples=figures_dir is not None)
     accepted = ~res.abstained
     correct = res.prediction == mnist.labels
     table: dict[str, Any] = {
@@ -80,7 +82,7 @@ def evaluate(
     missing = {}
     for name, loader in OOD_SETS.items():
         try:
-            data = _head(loader(None if data_dir is None else str(data_dir), noise_size, seed), limit)
+            data = loader(None if data_dir is None else str(data_dir), noise_size, seed).head(limit)
         except DatasetNotFoundError as err:
             warnings.warn(f"{name} left out of the evaluation: {err}", stacklevel=2)
             missing[name] = str(err)
@@ -93,8 +95,10 @@ def evaluate(
         }
         if data.skipped:
             table[name]["skipped_files"] = len(data.skipped)
+    figures = _save_figures(Path(figures_dir), table, res.samples, mnist.labels) if figures_dir is not None else {}
     return {
         "table": table,
+        "figures": figures,
         "missing": missing,
         "rule": {k: v for k, v in rule.items() if k != "seed"} | {"seed": seed},
         "model": trained.config.to_dict(),
@@ -103,10 +107,22 @@ def evaluate(
     }
 
 
-def _head(data: ImageSet, limit: int | None) -> ImageSet:
-    if limit is None or len(data) <= limit:
-        return data
-    return ImageSet(data.name, data.images[:limit], data.labels[:limit], data.skipped)
+def _save_figures(folder: Path, table: dict[str, Any], samples: torch.Tensor, labels: torch.Tensor) -> dict[str, str]:
+    from inference import plots
+
+    folder.mkdir(parents=True, exist_ok=True)
+    reference = {"MNIST": REFERENCE["mnist_abstention"], "notMNIST": REFERENCE["notmnist_abstention"]}
+    reference["uniform noise"] = REFERENCE["uniform_noise_abstention"]
+    figures = {
+        "abstention_by_dataset.png": plots.abstention_by_dataset({k: v["abstention"] for k, v in table.items()}, reference),
+        "rule_sweep.png": plots.rule_sweep(samples, labels),
+    }
+    for name, fig in figures.items():
+        fig.savefig(folder / name, dpi=110)
+    return {
+        "abstention_by_dataset.png": "Fraction of each dataset refused",
+        "rule_sweep.png": "MNIST test: accuracy on answered against coverage, thresholds 0 to 0.95, three percentiles",
+    }
 
 
 def _pct(x: float) -> str:
@@ -145,6 +161,9 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"{a:<{width}}  {b:>8}  {c:>9}")
     for name, why in results.get("missing", {}).items():
         print(f"(missing: {name}: {why})")
+    for name, row in results["table"].items():
+        if row.get("skipped_files"):
+            print(f"({name}: skipped {row['skipped_files']} unreadable file(s))")
 
 
 def write_results(
@@ -159,10 +178,27 @@ def write_results(
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown_table(results)
     if page is not None:
-        Path(page).parent.mkdir(parents=True, exist_ok=True)
-        Path(page).write_text(results_page(results, table))
+        page = Path(page)
+        page.parent.mkdir(parents=True, exist_ok=True)
+        kept = {name: between_markers(page.read_text(), name) for name in PAGE_SECTIONS} if page.is_file() else {}
+        page.write_text(results_page(results, table, kept))
     if readme is not None and Path(readme).is_file():
         replace_between_markers(Path(readme), "results", table)
+
+
+#: Sections of the results page that other scripts write: ``name: (heading, text until they run)``.
+PAGE_SECTIONS = {
+    "speed": ("Speed", "Not measured yet: run `python scripts/benchmark.py`."),
+    "reliability": ("Reliability", "Not measured yet: run `python scripts/reliability.py`."),
+}
+
+
+def between_markers(text: str, name: str) -> str | None:
+    """The text between ``<!-- name:start -->`` and ``<!-- name:end -->``, or None."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        return None
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
 
 
 def replace_between_markers(path: Path, name: str, body: str) -> None:
@@ -177,7 +213,9 @@ def replace_between_markers(path: Path, name: str, body: str) -> None:
     path.write_text(f"{head}{start}\n{body}\n{end}{tail}")
 
 
-def results_page(results: dict[str, Any], table: str) -> str:
+def results_page(results: dict[str, Any], table: str, kept: dict[str, str | None] | None = None) -> str:
+    """The markdown results page; ``kept`` holds the other scripts' sections from the previous page."""
+    kept = kept or {}
     train = results.get("training", {})
     rule = results["rule"]
     lines = [
@@ -199,10 +237,12 @@ def results_page(results: dict[str, Any], table: str) -> str:
     for name, row in results["table"].items():
         au = f"{row['auroc']:.4f}" if "auroc" in row else "—"
         lines.append(f"| {name} | {row['size']:,} | {_pct(row['abstention'])} | {au} |")
+    for file, caption in results.get("figures", {}).items():
+        lines += ["", f"![{caption}]({file})", "", f"*{caption}.*"]
     lines += ["", "## How it was made", ""]
     if train:
         lines += [
-            f"- Training: {train.get('epochs')} epochs of SVI (`TraceMeanField_ELBO`), "
+            f"- Training: {train.get('epochs')} epochs of SVI (mean-field ELBO), "
             f"{train.get('seconds', float('nan')):.0f} s wall-clock; configuration: `{json.dumps(train.get('config', {}))}`.",
         ]
     lines += [
@@ -212,4 +252,9 @@ def results_page(results: dict[str, Any], table: str) -> str:
     ]
     for name, why in results.get("missing", {}).items():
         lines.append(f"- Missing: {name}: {why}")
+    for name, row in results["table"].items():
+        if row.get("skipped_files"):
+            lines.append(f"- {name}: skipped {row['skipped_files']} unreadable file(s).")
+    for name, (heading, placeholder) in PAGE_SECTIONS.items():
+        lines += ["", f"## {heading}", "", f"<!-- {name}:start -->", kept.get(name) or placeholder, f"<!-- {name}:end -->"]
     return "\n".join(lines) + "\n"

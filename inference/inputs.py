@@ -13,7 +13,7 @@ from torch import Tensor
 from inference.data import IMAGE_SIDE, image_to_array
 
 ACCEPTED = (
-    "a torch tensor or numpy array shaped (28, 28), (N, 28, 28), (N, 1, 28, 28) or (N, 784) "
+    "a torch tensor, numpy array or nested list shaped (28, 28), (N, 28, 28), (N, 1, 28, 28) or (N, 784) "
     "holding floats in [0, 1] or uint8 in 0..255, a PIL image, or a list of PIL images"
 )
 
@@ -31,11 +31,21 @@ def _to_tensor(images: Any) -> Tensor:
     if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):
         if len(images) > 0 and all(isinstance(im, Image.Image) for im in images):
             return torch.from_numpy(np.stack([image_to_array(im) for im in images]))
-        raise TypeError(f"got a {type(images).__name__}; a list must hold PIL images only. Expected {ACCEPTED}")
+        if any(isinstance(im, Image.Image) for im in images):
+            raise TypeError(f"got a {type(images).__name__} mixing PIL images with other things; expected {ACCEPTED}")
+        try:
+            images = np.asarray(images)
+        except (ValueError, TypeError, RuntimeError):
+            raise TypeError(
+                f"got a {type(images).__name__} that is not a rectangular array of numbers; expected {ACCEPTED}"
+            ) from None
     if isinstance(images, np.ndarray):
         if images.dtype.kind not in "biufc":
             raise TypeError(f"got a numpy array of dtype {images.dtype}; expected {ACCEPTED}")
-        return torch.from_numpy(np.ascontiguousarray(images))
+        try:
+            return torch.from_numpy(np.ascontiguousarray(images))
+        except TypeError:
+            raise TypeError(f"got a numpy array of dtype {images.dtype}, which torch cannot hold; expected {ACCEPTED}") from None
     if isinstance(images, Tensor):
         return images
     raise TypeError(f"got {type(images).__name__}; expected {ACCEPTED}")
@@ -67,7 +77,7 @@ def to_batch(images: Any, expected_dim: int = IMAGE_SIDE * IMAGE_SIDE) -> Tensor
     if x.dim() == 2 and shape == (side, side):
         x = x.reshape(1, -1)
     elif (x.dim() == 3 and shape[1:] == (side, side)) or (x.dim() == 4 and shape[1:] == (1, side, side)):
-        x = x.reshape(shape[0], -1)
+        x = x.reshape(shape[0], expected_dim)
     elif not (x.dim() == 2 and shape[1] == expected_dim):
         raise ValueError(f"got {what}; expected {ACCEPTED}")
     if x.shape[0] == 0:

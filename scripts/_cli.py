@@ -72,8 +72,8 @@ def add_rule(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         choices=("weights", "local"),
-        default="weights",
-        help="sample whole networks, or pre-activations per input (default: weights)",
+        default="local",
+        help="sample pre-activations per input, or whole networks shared by all inputs (default: local)",
     )
     parser.add_argument("--noise-size", type=positive_int, default=10_000, help="images per noise set (default: 10000)")
     parser.add_argument("--limit", type=positive_int, default=None, help="cap every evaluation set at this size (quick runs)")

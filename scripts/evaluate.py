@@ -39,6 +39,7 @@ def run(args: argparse.Namespace, training: dict[str, Any] | None = None) -> dic
         method=args.method,
         noise_size=args.noise_size,
         limit=args.limit,
+        figures_dir=Path(args.page).parent if args.page else None,
     )
     if training is None and state is not None:
         history = state.get("history", [])

@@ -115,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    train_set = load_mnist(True, args.data_dir)
-    if args.train_limit is not None:
-        train_set.images, train_set.labels = train_set.images[: args.train_limit], train_set.labels[: args.train_limit]
+    train_set = load_mnist(True, args.data_dir).head(args.train_limit)
     test_set = load_mnist(False, args.data_dir)
     config = TrainConfig(
         epochs=args.epochs,

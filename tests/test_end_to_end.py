@@ -16,7 +16,7 @@ def test_short_training_answers_digits_and_refuses_noise(mnist_train, mnist_test
     subset = ImageSet("MNIST-train-10k", mnist_train.images[:n], mnist_train.labels[:n])
     trained = TrainedBNN.create(BNNConfig(num_data=n))
     # A larger scale learning rate lets the posterior widen within this short run.
-    config = TrainConfig(epochs=8, batch_size=128, scale_lr=3e-2, kl_weight=0.1, seed=0)
+    config = TrainConfig(epochs=8, batch_size=128, lr=1e-3, scale_lr=3e-2, kl_weight=0.1, seed=0)
     train(trained, subset, config, progress=False)
 
     held_out = mnist_test.images[:2000], mnist_test.labels[:2000]

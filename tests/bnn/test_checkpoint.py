@@ -25,10 +25,27 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, tiny):
     assert sorted(os.listdir(tmp_path)) == ["m.pt"]
 
 
+@pytest.mark.fault("crash while writing a checkpoint")
+def test_a_save_that_fails_halfway_leaves_the_previous_checkpoint(tmp_path, tiny, monkeypatch):
+    path = save_checkpoint(tmp_path / "m.pt", tiny, {"epoch": 1})
+    before = path.read_bytes()
+
+    def write_half_then_die(obj, f, *args, **kwargs):
+        f.write(before[: len(before) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", write_half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, tiny, {"epoch": 2})
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["m.pt"]
+
+
 def _payload(path):
     return torch.load(path, weights_only=True)
 
 
+@pytest.mark.fault("checkpoint for another architecture")
 def test_architecture_mismatch_is_a_clear_error(tmp_path, tiny):
     path = save_checkpoint(tmp_path / "m.pt", tiny)
     payload = _payload(path)
@@ -38,6 +55,7 @@ def test_architecture_mismatch_is_a_clear_error(tmp_path, tiny):
         load_checkpoint(path)
 
 
+@pytest.mark.fault("checkpoint from a newer format version")
 def test_newer_format_version_is_refused(tmp_path, tiny):
     path = save_checkpoint(tmp_path / "m.pt", tiny)
     payload = _payload(path)
@@ -47,6 +65,7 @@ def test_newer_format_version_is_refused(tmp_path, tiny):
         load_checkpoint(path)
 
 
+@pytest.mark.fault("foreign, truncated and missing checkpoint files")
 def test_foreign_file_truncated_file_and_missing_file(tmp_path, tiny):
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {}}, foreign)
@@ -61,6 +80,7 @@ def test_foreign_file_truncated_file_and_missing_file(tmp_path, tiny):
         load_checkpoint(tmp_path / "nothing.pt")
 
 
+@pytest.mark.fault("checkpoint holding NaN parameters")
 def test_non_finite_parameters_are_refused(tmp_path, tiny):
     path = save_checkpoint(tmp_path / "m.pt", tiny)
     payload = _payload(path)
@@ -75,6 +95,7 @@ class _RunsCode:
         return (os.system, ("touch PWNED",))
 
 
+@pytest.mark.fault("checkpoint whose pickle carries code")
 def test_pickle_carrying_code_is_refused_without_running_it(tmp_path, tiny, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"

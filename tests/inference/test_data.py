@@ -5,8 +5,10 @@ import torch
 from PIL import Image
 
 from inference.data import (
+    CorruptDatasetError,
     DatasetNotFoundError,
     gaussian_noise,
+    load_fashion_mnist,
     load_image_folder,
     load_mnist,
     load_notmnist,
@@ -36,6 +38,7 @@ def test_missing_notmnist_names_folder(tmp_path):
         load_notmnist(tmp_path)
 
 
+@pytest.mark.fault("unreadable and zero-byte PNGs among good ones")
 def test_image_folder_skips_and_counts_unreadable_files(tmp_path):
     for letter in "AB":
         (tmp_path / letter).mkdir()
@@ -52,6 +55,7 @@ def test_image_folder_skips_and_counts_unreadable_files(tmp_path):
     assert data.images.shape == (3, 784) and data.images.min() >= 0 and data.images.max() <= 1
 
 
+@pytest.mark.fault("empty image folder")
 def test_empty_image_folder_is_an_error(tmp_path):
     (tmp_path / "A").mkdir()
     with pytest.raises(DatasetNotFoundError, match="no readable images"):
@@ -71,3 +75,38 @@ def test_real_mnist_and_notmnist(mnist_test, data_dir):
     assert mnist_test.images.min() >= 0 and mnist_test.images.max() == 1
     letters = load_notmnist(data_dir) if (data_dir / "notMNIST_459").is_dir() else pytest.skip("no notMNIST_459")
     assert len(letters) == 459 and letters.skipped == []
+
+
+@pytest.mark.fault("truncated IDX file")
+def test_truncated_idx_file_is_reported_with_its_path_and_checksum(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x27\x10" + bytes(100))  # 10,000 labels promised
+    with pytest.raises(CorruptDatasetError, match="t10k-labels-idx1-ubyte .*108 bytes.*truncated, damaged"):
+        load_mnist(False, tmp_path, download=False)
+
+
+@pytest.mark.fault("archive with a wrong checksum")
+def test_archive_with_a_wrong_checksum_is_reported(tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(CorruptDatasetError, match="8d4fb7e6c68d591d4c3dfef9ec88bf0d"):
+        load_fashion_mnist(True, tmp_path, download=False)
+
+
+@pytest.mark.fault("data directory that does not exist")
+def test_missing_data_directory_names_it(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=str(tmp_path / "nowhere")):
+        load_mnist(True, tmp_path / "nowhere", download=False)
+
+
+def test_the_shared_files_pass_the_checksums(data_dir):
+    from inference.data import verify_raw_files
+
+    for name in ("MNIST", "FashionMNIST"):
+        raw = data_dir / name / "raw"
+        if not raw.is_dir():
+            pytest.skip(f"{raw} missing")
+        verify_raw_files(name, raw, train=True)
+        verify_raw_files(name, raw, train=False)

@@ -25,6 +25,11 @@ def test_accepted_shapes_and_float_dtypes(images, n):
     assert torch.allclose(x, torch.as_tensor(np.asarray(images), dtype=torch.float32).reshape(n, 784))
 
 
+def test_lists_of_numbers_or_arrays_are_arrays():
+    assert to_batch([torch.rand(28, 28), torch.rand(28, 28)]).shape == (2, 784)
+    assert to_batch([[0.25] * 784]).shape == (1, 784)
+
+
 def test_uint8_is_scaled():
     x = to_batch(np.full((2, 28, 28), 255, dtype=np.uint8))
     assert torch.all(x == 1.0)
@@ -39,6 +44,7 @@ def test_pil_images_become_28x28_grayscale():
     assert x[0].max() == 0 and x[1].min() == 1
 
 
+@pytest.mark.fault("malformed inputs to predict_with_abstain (hand-picked)")
 @pytest.mark.parametrize(
     "images, error, match",
     [
@@ -56,7 +62,8 @@ def test_pil_images_become_28x28_grayscale():
         (torch.zeros(1, 784, dtype=torch.int64), TypeError, "must be uint8"),
         (np.array([["a"] * 784]), TypeError, "dtype <U1"),
         ("a picture", TypeError, "got str"),
-        ([torch.rand(28, 28)], TypeError, "PIL images only"),
+        ([Image.new("L", (28, 28)), torch.rand(28, 28)], TypeError, "mixing PIL images"),
+        ([[0.5] * 784, [0.5] * 3], TypeError, "not a rectangular array"),
         (None, TypeError, "got NoneType"),
     ],
 )

@@ -56,7 +56,7 @@ def test_weight_sampling_evaluates_the_sampled_networks(tiny):
     torch.manual_seed(0)
     weights = sample_weights(tiny.guide, 4)
     torch.manual_seed(0)
-    probs = predictive_probs(tiny.model, tiny.guide, x, 4)
+    probs = predictive_probs(tiny.model, tiny.guide, x, 4, method="weights")
     assert probs.shape == (4, 5, 10)
     expected = torch.softmax(tiny.model.sampled_logits(x, weights), -1)
     assert torch.allclose(probs, expected, atol=1e-6)
@@ -64,9 +64,25 @@ def test_weight_sampling_evaluates_the_sampled_networks(tiny):
 
 def test_chunking_does_not_change_the_answer(tiny):
     x = torch.rand(50, 784)
-    a = predictive_probs(tiny.model, tiny.guide, x, 8, chunk_size=7, seed=3)
-    b = predictive_probs(tiny.model, tiny.guide, x, 8, chunk_size=1000, seed=3)
+    a = predictive_probs(tiny.model, tiny.guide, x, 8, method="weights", chunk_size=7, seed=3)
+    b = predictive_probs(tiny.model, tiny.guide, x, 8, method="weights", chunk_size=1000, seed=3)
     assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_local_draws_of_one_input_are_independent_and_exact(tiny):
+    """Shared noise across inputs must not correlate the draws of one input: check the first-layer moments."""
+    from bnn.layers import linear
+
+    x = torch.rand(3, 784) * 0.3
+    posterior = tiny.guide.posterior()
+    w, b = posterior["fc1.weight"], posterior["fc1.bias"]
+    draws = linear(x, w, b, num_samples=20_000)  # (S, 3, hidden)
+    mean = x @ w.loc.T + b.loc
+    std = (x.square() @ w.scale.square().T + b.scale.square()).sqrt()
+    assert torch.allclose(draws.mean(0), mean, atol=4 * std.max().item() / 20_000**0.5)
+    assert torch.allclose(draws.std(0), std, rtol=0.03)
+    lag = (draws[1:, 0] - mean[0]) * (draws[:-1, 0] - mean[0]) / std[0].square()
+    assert lag.mean().abs() < 0.03  # consecutive draws uncorrelated
 
 
 def test_local_and_weight_sampling_agree_in_distribution(tiny):

@@ -26,6 +26,7 @@ def test_help_documents_the_flags(script):
             assert flag in out.stdout
 
 
+@pytest.mark.fault("impossible command-line flag values")
 @pytest.mark.parametrize(
     "argv",
     [
@@ -45,6 +46,7 @@ def test_impossible_flag_values_are_rejected(argv, capsys):
     assert "must be" in capsys.readouterr().err
 
 
+@pytest.mark.fault("data directory that does not exist (command line)")
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
     code = train_script.main(["--data-dir", str(tmp_path / "nowhere"), "--no-progress", "--checkpoint", str(tmp_path / "c.pt")])
     assert code == 2
@@ -83,14 +85,20 @@ def test_small_train_then_evaluate(tmp_path, data_dir):
     assert {"notMNIST", "uniform noise", "Gaussian noise", "FashionMNIST"} <= set(table) or not (
         data_dir / "notMNIST_459"
     ).is_dir()
-    assert "| MNIST test: accuracy when forced |" in page.read_text()
+    page_text = page.read_text()
+    assert "| MNIST test: accuracy when forced |" in page_text
+    for figure in ("abstention_by_dataset.png", "rule_sweep.png"):
+        assert (tmp_path / figure).stat().st_size > 1000 and f"]({figure})" in page_text
+    assert "<!-- speed:start -->" in page_text and "<!-- reliability:start -->" in page_text
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and "accuracy when forced" in text
 
-    # evaluate.py on the same checkpoint writes the same kind of table
+    # evaluate.py on the same checkpoint writes the same kind of table, keeping the other scripts' sections
+    page.write_text(page_text.replace("Not measured yet: run `python scripts/benchmark.py`.", "MEASURED SPEED"))
     results.unlink()
     assert evaluate_script.main(["--checkpoint", str(ckpt), *common]) == 0
     assert json.loads(results.read_text())["training"]["epochs"] == 1
+    assert "MEASURED SPEED" in page.read_text()
 
 
 def test_same_seed_gives_the_same_checkpoint(tmp_path, data_dir):

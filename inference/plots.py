@@ -1,0 +1,198 @@
+"""Figures of the networks' doubt. Every function returns a :class:`matplotlib.figure.Figure`.
+
+The notebooks show them; ``scripts/evaluate.py`` saves the dataset-level ones as PNGs
+next to the results page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure  # not pyplot: no global state, any backend
+from torch import Tensor
+
+from bnn import MeanFieldGuide
+
+IN_COLOUR, OUT_COLOUR, PASS_COLOUR = "tab:blue", "tab:orange", "tab:green"
+
+
+def _numpy(x: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
+
+
+def network_histograms(
+    image: Tensor,
+    samples: Tensor,
+    threshold: float = 0.2,
+    percentile: float = 50.0,
+    title: str | None = None,
+) -> Figure:
+    """The input next to ten histograms of the per-network log-probabilities, one per digit.
+
+    Parameters
+    ----------
+    image
+        ``(784,)`` or ``(28, 28)`` pixels in [0, 1].
+    samples
+        ``(S,)`` networks' probabilities for this input, shape ``(S, 10)``.
+
+    The vertical line marks each digit's percentile probability (the median by
+    default); digits whose percentile clears ``threshold`` are drawn in green.
+    """
+    probs = _numpy(samples).astype(np.float64)
+    logp = np.log(np.clip(probs, 1e-12, 1.0))
+    level = np.percentile(probs, percentile, axis=0)
+    fig = Figure(figsize=(16, 2.0), layout="constrained")
+    axes = fig.subplots(1, probs.shape[1] + 1, gridspec_kw={"width_ratios": [1.3] + [1] * probs.shape[1]})
+    axes[0].imshow(_numpy(image).reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+    axes[0].set_axis_off()
+    axes[0].set_title(title or "input", fontsize=9)
+    bins = np.linspace(min(-30.0, logp.min()), 0.0, 31)
+    for digit, ax in enumerate(axes[1:]):
+        passed = level[digit] > threshold
+        ax.hist(logp[:, digit], bins=bins, color=PASS_COLOUR if passed else "0.6")
+        ax.axvline(np.log(max(level[digit], 1e-12)), color="black", lw=1)
+        ax.set_title(f"{digit}: {level[digit]:.2f}", fontsize=9, color=PASS_COLOUR if passed else "black")
+        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
+    axes[1].set_xlabel("log p per network", fontsize=8)
+    return fig
+
+
+def elbo_curve(history: Sequence[Mapping[str, float]]) -> Figure:
+    """Loss (negative ELBO per training example) and mean-network test accuracy per epoch."""
+    fig = Figure(figsize=(7, 3), layout="constrained")
+    ax = fig.subplots()
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["loss"] for h in history], marker="o", color=IN_COLOUR)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("-ELBO / example (nats)", color=IN_COLOUR)
+    if history and "test_accuracy" in history[0]:
+        right = ax.twinx()
+        right.plot(epochs, [h["test_accuracy"] for h in history], marker="s", color=OUT_COLOUR)
+        right.set_ylabel("test accuracy (mean network)", color=OUT_COLOUR)
+    return fig
+
+
+def posterior_scales(guide: MeanFieldGuide) -> Figure:
+    """Histograms of the posterior standard deviations, one panel per latent site (log x axis)."""
+    posterior = guide.posterior()
+    fig = Figure(figsize=(4 * len(posterior), 3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(posterior)))
+    for ax, (name, normal) in zip(axes, posterior.items(), strict=True):
+        scale = normal.scale.detach().cpu().flatten().numpy()
+        ax.hist(np.log10(scale), bins=60, color=IN_COLOUR)
+        ax.set_title(f"{name} ({scale.size:,})", fontsize=10)
+        ax.set_xlabel("log10 posterior std")
+    return fig
+
+
+def weight_densities(guide: MeanFieldGuide, site: str = "fc1.weight", count: int = 6, seed: int = 0) -> Figure:
+    """The posterior Normal density of a few weights of ``site``: some tight, some wide."""
+    normal = guide.posterior()[site]
+    loc, scale = normal.loc.detach().cpu().flatten(), normal.scale.detach().cpu().flatten()
+    order = scale.argsort()
+    g = torch.Generator().manual_seed(seed)
+    picks = torch.cat([order[: count // 2], order[-(count - count // 2) :]])  # the tightest and the widest
+    picks = picks[torch.randperm(len(picks), generator=g)]
+    fig = Figure(figsize=(7, 3), layout="constrained")
+    ax = fig.subplots()
+    for i in picks.tolist():
+        m, s = loc[i].item(), scale[i].item()
+        xs = np.linspace(m - 4 * s, m + 4 * s, 200)
+        ax.plot(xs, np.exp(-0.5 * ((xs - m) / s) ** 2) / (s * np.sqrt(2 * np.pi)), label=f"#{i}: N({m:.2f}, {s:.2g}²)")
+    ax.set_yscale("log")
+    ax.set_xlabel("weight value")
+    ax.set_ylabel("posterior density")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{site}: the tightest and the widest posteriors")
+    return fig
+
+
+def abstention_by_dataset(rates: Mapping[str, float], reference: Mapping[str, float] | None = None) -> Figure:
+    """Bar chart of the fraction of each dataset the model refused (with the reference's, where known)."""
+    names = list(rates)
+    fig = Figure(figsize=(7, 3), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(names))
+    ax.bar(x - 0.2 if reference else x, [rates[n] for n in names], width=0.4 if reference else 0.6, label="this project")
+    if reference:
+        ax.bar(x + 0.2, [reference.get(n, np.nan) for n in names], width=0.4, color="0.7", label="reference notebook")
+        ax.legend()
+    ax.set_xticks(x, names)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("refused")
+    return fig
+
+
+def rule_sweep(
+    samples: Tensor,
+    labels: Tensor,
+    thresholds: Sequence[float] = tuple(np.linspace(0.0, 0.95, 20)),
+    percentiles: Sequence[float] = (10, 25, 50),
+) -> Figure:
+    """Risk-coverage of the abstention rule: accuracy on accepted against the fraction answered.
+
+    ``samples`` ``(S, N, 10)`` per-network probabilities of labelled images ``labels`` ``(N,)``;
+    one curve per percentile, one point per threshold.
+    """
+    from inference.predictive import ABSTAIN, decide
+
+    fig = Figure(figsize=(7, 3.5), layout="constrained")
+    ax = fig.subplots()
+    labels = labels.cpu()
+    for q in percentiles:
+        coverage, accuracy = [], []
+        for t in thresholds:
+            prediction = decide(samples, float(t), float(q))[0].cpu()
+            answered = prediction != ABSTAIN
+            coverage.append(answered.float().mean().item())
+            accuracy.append((prediction[answered] == labels[answered]).float().mean().item() if answered.any() else np.nan)
+        ax.plot(coverage, accuracy, marker=".", label=f"percentile {q:g}")
+    ax.set_xlabel("coverage (fraction answered)")
+    ax.set_ylabel("accuracy on answered")
+    ax.legend()
+    return fig
+
+
+def risk_coverage(curves: Mapping[str, tuple[Tensor, Tensor]]) -> Figure:
+    """Accuracy on the most confident fraction of inputs, for several confidence scores.
+
+    ``curves`` maps a name to ``(score, correct)``, both ``(N,)``: higher scores are answered first.
+    """
+    fig = Figure(figsize=(7, 3.5), layout="constrained")
+    ax = fig.subplots()
+    for name, (score, correct) in curves.items():
+        order = np.argsort(-_numpy(score), kind="stable")
+        hits = _numpy(correct)[order].astype(np.float64)
+        n = np.arange(1, len(hits) + 1)
+        ax.plot(n / len(hits), np.cumsum(hits) / n, label=name)
+    ax.set_xlabel("coverage")
+    ax.set_ylabel("accuracy on answered")
+    ax.legend()
+    return fig
+
+
+def barcode(rows: Mapping[str, tuple[Tensor, Tensor]], threshold: float | None = None) -> Figure:
+    """The "barcode": inputs sorted by confidence, one vertical line each, coloured in or out of distribution.
+
+    ``rows`` maps a model's name to ``(in_scores, out_scores)``; a model that separates
+    them well puts all the blue lines to the right of the orange ones.
+    """
+    fig = Figure(figsize=(10, 1.3 * len(rows) + 0.5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(rows), 1))
+    for ax, (name, (inside, outside)) in zip(axes, rows.items(), strict=True):
+        scores = np.concatenate([_numpy(inside), _numpy(outside)])
+        is_in = np.concatenate([np.ones(len(inside), bool), np.zeros(len(outside), bool)])
+        order = np.argsort(scores, kind="stable")
+        colours = np.where(is_in[order], IN_COLOUR, OUT_COLOUR)
+        ax.vlines(np.arange(len(order)), 0, 1, colors=colours, linewidth=0.5)
+        if threshold is not None:
+            ax.axvline(np.searchsorted(scores[order], threshold), color="black", lw=1.5)
+        ax.set_xlim(0, len(order))
+        ax.set_yticks([])
+        ax.set_title(f"{name}: sorted by confidence (blue: MNIST, orange: out of distribution)", fontsize=9, loc="left")
+    axes[-1].set_xlabel("inputs, least to most confident")
+    return fig
