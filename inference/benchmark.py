@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pyro
@@ -187,6 +188,15 @@ def reference_loop_seconds(
             torch.stack(outputs).median(0)
 
     return median_seconds(loop, repeats=1) * images.shape[0] / x.shape[0]
+
+
+def current_rss_bytes() -> int:
+    """This process's resident set size now (Linux ``/proc``; elsewhere the peak so far)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return peak_rss_bytes()
+    return pages * resource.getpagesize()
 
 
 def peak_rss_bytes() -> int:

@@ -209,6 +209,41 @@ def load_notmnist(data_dir: str | os.PathLike[str] | None = None) -> ImageSet:
     return load_image_folder(root, "notMNIST")
 
 
+#: scikit-image sample photographs used as natural images (loaded without a network where bundled).
+PHOTOS = (
+    "astronaut", "camera", "cat", "coffee", "coins", "grass", "gravel", "brick",
+    "hubble_deep_field", "immunohistochemistry", "moon", "rocket", "retina", "page", "text",
+)  # fmt: skip
+
+
+def natural_photos(num: int = 300, seed: int = 0) -> ImageSet:
+    """Photographs "MNIST-ified": scikit-image's sample photos and random crops of them, 28x28 grayscale.
+
+    Each photo appears whole, then random square crops (a quarter to all of its short
+    side) fill the set up to ``num`` images. Photos that cannot be loaded are skipped
+    and listed in ``skipped``.
+    """
+    from skimage import data as samples  # an optional-looking import: only this loader needs it
+
+    g = np.random.default_rng(seed)
+    photos, skipped = [], []
+    for name in PHOTOS:
+        try:
+            photos.append(Image.fromarray(np.asarray(getattr(samples, name)())))
+        except Exception as err:  # a photo that needs a download, a renamed loader...
+            skipped.append(f"{name} ({type(err).__name__})")
+    if not photos:
+        raise DatasetNotFoundError(f"no scikit-image sample photo could be loaded (tried {', '.join(PHOTOS)})")
+    images = [image_to_array(photo) for photo in photos][:num]
+    while len(images) < num:
+        photo = photos[len(images) % len(photos)]
+        side = int(min(photo.size) * g.uniform(0.25, 1.0))
+        left, top = g.integers(0, photo.size[0] - side + 1), g.integers(0, photo.size[1] - side + 1)
+        images.append(image_to_array(photo.crop((left, top, left + side, top + side))))
+    stacked = torch.from_numpy(np.stack(images)).reshape(len(images), -1)
+    return ImageSet("photos", stacked, torch.full((len(images),), -1), skipped)
+
+
 def uniform_noise(num: int = 10_000, seed: int = 0) -> ImageSet:
     """White noise, every pixel uniform in [0, 1]."""
     g = torch.Generator().manual_seed(seed)

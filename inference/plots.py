@@ -196,3 +196,25 @@ def barcode(rows: Mapping[str, tuple[Tensor, Tensor]], threshold: float | None =
         ax.set_title(f"{name}: sorted by confidence (blue: MNIST, orange: out of distribution)", fontsize=9, loc="left")
     axes[-1].set_xlabel("inputs, least to most confident")
     return fig
+
+
+def roc_curves(panels: Mapping[str, Mapping[str, tuple[Tensor, Tensor]]]) -> Figure:
+    """ROC curves, one panel per out-of-distribution set, one line per detector.
+
+    ``panels[set_name][detector_name] = (in_scores, out_scores)``; in-distribution is positive.
+    """
+    from sklearn.metrics import roc_curve
+
+    fig = Figure(figsize=(4 * len(panels), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
+    for ax, (title, curves) in zip(axes, panels.items(), strict=True):
+        for name, (inside, outside) in curves.items():
+            labels = np.concatenate([np.ones(len(inside)), np.zeros(len(outside))])
+            fpr, tpr, _ = roc_curve(labels, np.concatenate([_numpy(inside), _numpy(outside)]))
+            ax.plot(fpr, tpr, label=name, lw=1.2)
+        ax.plot([0, 1], [0, 1], color="0.8", lw=0.8)
+        ax.set_title(f"MNIST vs {title}", fontsize=10)
+        ax.set_xlabel("false positive rate (OOD accepted)")
+    axes[0].set_ylabel("true positive rate (MNIST accepted)")
+    axes[-1].legend(fontsize=7, loc="lower right")
+    return fig

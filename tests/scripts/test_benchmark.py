@@ -13,7 +13,7 @@ def test_small_benchmark_writes_json_and_the_speed_section(tmp_path, data_dir, c
     page.write_text("# Results\n\n## Speed\n\n<!-- speed:start -->\nold\n<!-- speed:end -->\n")
     out = tmp_path / "benchmark.json"
     argv = ["--data-dir", str(data_dir), "--train-limit", "2048", "--test-limit", "256", "--large", "2000"]
-    argv += ["--repeats", "1", "--no-full-train", "--json", str(out), "--page", str(page)]
+    argv += ["--repeats", "1", "--no-full-train", "--json", str(out), "--page", str(page), "--readme", ""]
     assert benchmark_script.main(argv) == 0
     results = json.loads(out.read_text())
     assert results["epoch"]["deterministic_seconds"] > 0
