@@ -191,15 +191,28 @@ def reference_loop_seconds(
 
 
 def current_rss_bytes() -> int:
-    """This process's resident set size now (Linux ``/proc``; elsewhere the peak so far)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return peak_rss_bytes()
-    return pages * resource.getpagesize()
+    """This process's resident set size now (``VmRSS``; elsewhere the peak so far)."""
+    return _proc_status_bytes("VmRSS") or peak_rss_bytes()
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident set size so far."""
+    """This process's peak resident set size so far.
+
+    On Linux this is ``VmHWM`` of the process's own memory: ``getrusage``'s ``ru_maxrss``
+    would also count the parent's resident memory at the time it started this process.
+    """
+    hwm = _proc_status_bytes("VmHWM")
+    if hwm:
+        return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _proc_status_bytes(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,11 +85,11 @@ def to_batch(images: Any, expected_dim: int = IMAGE_SIDE * IMAGE_SIDE) -> Tensor
         raise ValueError(f"got {what}: an empty batch. Pass at least one image")
     if x.dtype == torch.uint8:
         return x.to(torch.float32) / 255.0
-    finite = torch.isfinite(x)
-    if not finite.all():
-        bad = (~finite).nonzero()[0, 0].item()
+    # min and max carry NaN and infinities through, so one pass checks everything without a mask as big as x.
+    lo, hi = (v.item() for v in torch.aminmax(x.detach()))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        bad = (~torch.isfinite(x)).nonzero()[0, 0].item()
         raise ValueError(f"got {what} with NaN or infinite values (first in image {bad}); expected {ACCEPTED}")
-    lo, hi = x.min().item(), x.max().item()
     if lo < 0.0 or hi > 1.0:
         raise ValueError(
             f"got {what} with values in [{lo:.4g}, {hi:.4g}]; float images must lie in [0, 1] "

@@ -155,13 +155,13 @@ def _findings(
 
     # "Two thirds of FashionMNIST get > 99% confidence from an MNIST classifier."
     fashion = ood["FashionMNIST"].images
-    out["fashion_over_99"] = {
-        name: (by_name[name].predict(fashion)[0] > 0.99).float().mean().item()
-        for name in ("MLP max-softmax", "CNN max-softmax", "BNN max median")
+    over = {
+        name: (by_name[name].predict(fashion)[0] > 0.99).float().mean().item() for name in ("MLP max-softmax", "CNN max-softmax")
     }
-    out["fashion_over_99"]["BNN max median (median probability)"] = (
-        (scores["BNN max median"]["FashionMNIST"] > 0.99).float().mean().item()
-    )
+    over["BNN mean probability"] = (by_name["BNN max median"].predict(fashion)[0] > 0.99).float().mean().item()
+    over["BNN median probability"] = (scores["BNN max median"]["FashionMNIST"] > 0.99).float().mean().item()
+    out["fashion_over_99"] = over
+    out["temperature"] = getattr(by_name["MLP temperature-scaled"], "temperature", None)
 
     # "A VAE separates FashionMNIST better than max-softmax."
     out["vae_vs_softmax_fashion_auroc"] = {
@@ -344,6 +344,9 @@ def markdown(results: dict[str, Any], figure_files: dict[str, str]) -> str:
         "",
         "## How it was made",
         "",
+        f"- The GMM has {cfg['gmm_components']} diagonal components fitted by EM on the 1024 hidden features of 20,000 "
+        "training images: MNIST has 10 classes with a few writing styles each, so a few components per class; the "
+        "paper's 100-1000 components were for CIFAR's 50,000 more varied images, and EM's cost grows with the count.",
         f"- Configuration: `{cfg}`.",
         "- Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings"].items()) + ".",
     ]
