@@ -24,6 +24,7 @@ from pyro.infer.autoguide import AutoNormal
 from torch import nn
 
 from bnn import BayesianMLP, BNNConfig, TrainedBNN
+from inference.classifiers import MLP
 from inference.data import ImageSet
 from inference.predictive import predict_with_abstain, sample_weights
 from inference.training import TrainConfig, train
@@ -65,13 +66,11 @@ def deterministic_epoch_seconds(train_set: ImageSet, batch_size: int, device: to
     The optimiser uses the same fused Adam kernel as the SVI, so that the ratio
     measures the Bayesian part alone.
     """
-    config = BNNConfig()
     images, labels = train_set.images.to(device), train_set.labels.to(device)
 
     def epoch() -> None:
         torch.manual_seed(0)
-        net = nn.Sequential(nn.Linear(config.input_dim, config.hidden_dim), nn.ReLU(), nn.Linear(config.hidden_dim, 10))
-        net.to(device)
+        net = MLP(BNNConfig().hidden_dim).to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
         order = torch.randperm(len(train_set), device=device)
         for start in range(0, len(train_set), batch_size):
