@@ -26,7 +26,7 @@ from torch import nn
 from bnn import BayesianMLP, BNNConfig, TrainedBNN
 from inference.classifiers import MLP
 from inference.data import ImageSet
-from inference.predictive import predict_with_abstain, sample_weights
+from inference.predictive import default_chunk_size, predict_with_abstain, sample_weights
 from inference.training import TrainConfig, train
 
 
@@ -111,14 +111,13 @@ def predict_seconds(trained: TrainedBNN, images: torch.Tensor, method: str, repe
     return median_seconds(lambda: predict_with_abstain(trained, images, num_samples, method=method), repeats)
 
 
-def matmul_floor_seconds(
-    trained: TrainedBNN, images: torch.Tensor, repeats: int = 3, num_samples: int = 100, chunk_size: int = 1024
-) -> float:
+def matmul_floor_seconds(trained: TrainedBNN, images: torch.Tensor, repeats: int = 3, num_samples: int = 100) -> float:
     """Seconds for the bare batched matrix products that evaluating ``num_samples`` sampled networks needs.
 
     The same shapes and chunks as the predictive: per chunk, ``(S, n, 784) @ (S, 784, 1024)``
     and ``(S, n, 1024) @ (S, 1024, 10)`` with bias, nothing else (no sampling, softmax or decision).
     """
+    chunk_size = default_chunk_size("weights", num_samples, trained.config.hidden_dim)
     params = sample_weights(trained.guide, num_samples)
     w1, b1 = params["fc1.weight"].transpose(-1, -2), params["fc1.bias"].unsqueeze(-2)
     w2, b2 = params["fc2.weight"].transpose(-1, -2), params["fc2.bias"].unsqueeze(-2)
@@ -134,9 +133,7 @@ def matmul_floor_seconds(
     return median_seconds(products, repeats)
 
 
-def local_floor_seconds(
-    trained: TrainedBNN, images: torch.Tensor, repeats: int = 3, num_samples: int = 100, chunk_size: int | None = None
-) -> float:
+def local_floor_seconds(trained: TrainedBNN, images: torch.Tensor, repeats: int = 3, num_samples: int = 100) -> float:
     """Seconds for the bare tensor operations of ``method="local"``: the floor once the big product is shared.
 
     Per chunk: the first layer's mean and variance products (once for all networks),
@@ -145,7 +142,7 @@ def local_floor_seconds(
     is no softmax or decision.
     """
     hidden = trained.config.hidden_dim
-    chunk_size = chunk_size or max(1, 2**24 // (num_samples * hidden))
+    chunk_size = default_chunk_size("local", num_samples, hidden)
     posterior = trained.guide.posterior()
     w1, b1 = posterior["fc1.weight"], posterior["fc1.bias"]
     w1_var, b1_var = w1.scale.square(), b1.scale.square()

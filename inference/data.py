@@ -154,7 +154,7 @@ def image_to_array(image: Image.Image) -> np.ndarray:
         with np.errstate(invalid="ignore"):  # non-finite pixels are reported just below
             array = np.asarray(image, dtype=np.float64)
         if not np.isfinite(array).all():
-            raise ValueError(f"got a PIL image of mode {image.mode} and size {image.size} has NaN or infinite pixels")
+            raise ValueError(f"got a PIL image of mode {image.mode} and size {image.size} with NaN or infinite pixels")
         lo, hi = float(array.min()), float(array.max())
         array = (array - lo) / (hi - lo) if hi > lo else np.zeros_like(array)
         image = Image.fromarray((array * 255).round().astype(np.uint8), mode="L")

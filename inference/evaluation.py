@@ -114,15 +114,18 @@ def _save_figures(folder: Path, table: dict[str, Any], samples: torch.Tensor, la
     reference = {"MNIST": REFERENCE["mnist_abstention"], "notMNIST": REFERENCE["notmnist_abstention"]}
     reference["uniform noise"] = REFERENCE["uniform_noise_abstention"]
     figures = {
-        "abstention_by_dataset.png": plots.abstention_by_dataset({k: v["abstention"] for k, v in table.items()}, reference),
-        "rule_sweep.png": plots.rule_sweep(samples, labels),
+        "abstention_by_dataset.png": (
+            plots.abstention_by_dataset({k: v["abstention"] for k, v in table.items()}, reference),
+            "Fraction of each dataset refused",
+        ),
+        "rule_sweep.png": (
+            plots.rule_sweep(samples, labels),
+            "MNIST test: accuracy on answered against coverage, thresholds 0 to 0.95, three percentiles",
+        ),
     }
-    for name, fig in figures.items():
+    for name, (fig, _) in figures.items():
         fig.savefig(folder / name, dpi=110)
-    return {
-        "abstention_by_dataset.png": "Fraction of each dataset refused",
-        "rule_sweep.png": "MNIST test: accuracy on answered against coverage, thresholds 0 to 0.95, three percentiles",
-    }
+    return {name: caption for name, (_, caption) in figures.items()}
 
 
 def _pct(x: float) -> str:
@@ -193,9 +196,13 @@ PAGE_SECTIONS = {
 }
 
 
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
 def between_markers(text: str, name: str) -> str | None:
     """The text between ``<!-- name:start -->`` and ``<!-- name:end -->``, or None."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    start, end = _markers(name)
     if start not in text or end not in text:
         return None
     return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
@@ -203,7 +210,7 @@ def between_markers(text: str, name: str) -> str | None:
 
 def replace_between_markers(path: Path, name: str, body: str) -> None:
     """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    start, end = _markers(name)
     text = path.read_text()
     if start not in text or end not in text:
         warnings.warn(f"{path} has no {start} ... {end} markers; left unchanged", stacklevel=2)
@@ -256,5 +263,6 @@ def results_page(results: dict[str, Any], table: str, kept: dict[str, str | None
         if row.get("skipped_files"):
             lines.append(f"- {name}: skipped {row['skipped_files']} unreadable file(s).")
     for name, (heading, placeholder) in PAGE_SECTIONS.items():
-        lines += ["", f"## {heading}", "", f"<!-- {name}:start -->", kept.get(name) or placeholder, f"<!-- {name}:end -->"]
+        start, end = _markers(name)
+        lines += ["", f"## {heading}", "", start, kept.get(name) or placeholder, end]
     return "\n".join(lines) + "\n"

@@ -115,9 +115,10 @@ def run(
         for d in detectors
         if d.name in ("BNN max median", "MLP max-softmax", "MLP temperature-scaled", "CNN max-softmax")
     }
-    calibration, risk_curves = {}, {}
+    calibration, risk_curves, predictions = {}, {}, {}
     for name, d in classifiers.items():
         confidence, predicted = d.predict(test.images)
+        predictions[name] = predicted
         correct = predicted == test.labels
         calibration[name] = {
             "accuracy": correct.float().mean().item(),
@@ -126,7 +127,7 @@ def run(
         }
         risk_curves[name] = (confidence, correct)
 
-    findings = _findings(trained, detectors, scores, test, ood, mlp, config, timings)
+    findings = _findings(trained, detectors, scores, predictions, test, ood, mlp, config, timings)
     findings["likelihood_paradox"] = timed("likelihood paradox", lambda: likelihood_paradox(data_dir, config, progress))
     return {
         "config": asdict(config),
@@ -144,6 +145,7 @@ def _findings(
     trained: TrainedBNN,
     detectors: list[Detector],
     scores: dict[str, dict[str, Tensor]],
+    predictions: dict[str, Tensor],
     test: ImageSet,
     ood: dict[str, ImageSet],
     mlp: MLP,
@@ -170,8 +172,7 @@ def _findings(
     }
 
     # Mistakes have unusual features: GMM log-likelihood of right vs wrong MLP answers on MNIST test.
-    predicted = batched(mlp, test.images).argmax(-1)
-    correct = predicted == test.labels
+    correct = predictions["MLP max-softmax"] == test.labels
     gmm = scores["MLP features GMM"]["MNIST"]
     if (~correct).any() and correct.any():
         test_result = mannwhitneyu(gmm[correct].numpy(), gmm[~correct].numpy(), alternative="greater")
@@ -185,8 +186,7 @@ def _findings(
             for name, s in scores.items()
             if not name.startswith("BNN")
         }
-    bnn_result = predict_with_abstain(trained, test.images)
-    bnn_correct = bnn_result.forced_prediction == test.labels
+    bnn_correct = predictions["BNN max median"] == test.labels  # the forced answer: argmax of the mean
     if (~bnn_correct).any():
         out["mistake_detection_auroc_bnn"] = {
             name: metrics.auroc(scores[name]["MNIST"][bnn_correct], scores[name]["MNIST"][~bnn_correct])
@@ -199,6 +199,7 @@ def _findings(
     clean, labels = test.images[:n], test.labels[:n]
     attacks: dict[str, Any] = {}
     t = time.perf_counter()
+    clean_scores = {d.name: d.score(clean) for d in detectors}
     for eps in config.adversarial_eps:
         for attack_name, attack in (("FGSM", fgsm), ("BIM", bim)):
             adversarial = attack(mlp, clean, labels, eps)
@@ -209,7 +210,7 @@ def _findings(
                 "mlp_accuracy": still_right,
                 "bnn_forced_accuracy": (bnn.forced_prediction == labels).float().mean().item(),
                 "bnn_abstention": bnn.abstained.float().mean().item(),
-                "detection_auroc": {d.name: metrics.auroc(d.score(clean), d.score(adversarial)) for d in detectors},
+                "detection_auroc": {d.name: metrics.auroc(clean_scores[d.name], d.score(adversarial)) for d in detectors},
             }
     timings["adversarial"] = time.perf_counter() - t
     out["adversarial"] = attacks

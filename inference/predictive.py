@@ -155,7 +155,7 @@ def iter_predictive_probs(
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
     if chunk_size is None:
-        chunk_size = 1024 if method == "weights" else max(1, 2**24 // (num_samples * model.config.hidden_dim))
+        chunk_size = default_chunk_size(method, num_samples, model.config.hidden_dim)
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if method not in ("weights", "local"):
@@ -172,6 +172,12 @@ def iter_predictive_probs(
             draws = num_samples
         for start in range(0, x.shape[0], chunk_size):
             yield torch.softmax(model.sampled_logits(x[start : start + chunk_size], params, draws), -1)
+
+
+def default_chunk_size(method: Method, num_samples: int, hidden_dim: int) -> int:
+    """Inputs per chunk: 1024 for ``"weights"`` (large products run fastest), about 16M hidden
+    activations for ``"local"`` (its elementwise work stays in cache)."""
+    return 1024 if method == "weights" else max(1, 2**24 // (num_samples * hidden_dim))
 
 
 def predictive_probs(model: BayesianMLP, guide: MeanFieldGuide, x: Tensor, num_samples: int = 100, **kwargs: Any) -> Tensor:
