@@ -3,9 +3,12 @@
 A checkpoint is a dict saved with :func:`torch.save` and read back with
 ``torch.load(weights_only=True)``, so that a file can never run code::
 
-    {"format": "bnn-checkpoint", "format_version": 1,
+    {"format": "bnn-checkpoint", "format_version": 2,
      "config": {...BNNConfig...}, "guide": {...state_dict...},
+     "calibration": {...held-out scores and the VAE... (optional, new in version 2)},
      "training": {...optimiser state, epoch, step, RNG state... (optional)}}
+
+Version 1 files (no calibration) still load.
 """
 
 from __future__ import annotations
@@ -19,11 +22,16 @@ from typing import Any
 
 import torch
 
+from bnn.calibration import Calibration, CalibrationError
 from bnn.config import BNNConfig
 from bnn.trained import TrainedBNN
 
 FORMAT = "bnn-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this package reads.
+READABLE_VERSIONS = (1, 2)
+#: Where training writes the model and where everything else looks for it.
+DEFAULT_CHECKPOINT = Path("checkpoints") / "bnn.pt"
 
 
 class CheckpointError(ValueError):
@@ -44,6 +52,8 @@ def save_checkpoint(path: str | os.PathLike[str], trained: TrainedBNN, training:
         "config": trained.config.to_dict(),
         "guide": {k: v.detach().cpu() for k, v in trained.guide.state_dict().items()},
     }
+    if trained.calibration is not None:
+        payload["calibration"] = trained.calibration.to_state()
     if training is not None:
         payload["training"] = training
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -72,7 +82,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train one with `python scripts/train.py` (or `make train`)")
+        raise FileNotFoundError(f"no checkpoint at {path}: train a model first (see the README's `make train`)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -94,15 +104,15 @@ def _validate(path: Path, payload: Any, device: str | torch.device) -> tuple[Tra
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} file (no 'format': '{FORMAT}' entry)")
     version = payload.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         hint = "upgrade this package to read it" if newer else "re-train or convert it"
-        raise CheckpointError(f"{path} has format version {version!r}; this package reads version {FORMAT_VERSION} ({hint})")
+        raise CheckpointError(f"{path} has format version {version!r}; this package reads versions {READABLE_VERSIONS} ({hint})")
     try:
         config = BNNConfig.from_dict(payload["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path} has an invalid configuration: {err}") from None
-    trained = TrainedBNN.create(config)
+    trained = TrainedBNN.untrained(config)
     state = payload.get("guide")
     expected = trained.guide.state_dict()
     if not isinstance(state, dict) or set(state) != set(expected):
@@ -119,6 +129,11 @@ def _validate(path: Path, payload: Any, device: str | torch.device) -> tuple[Tra
         if not torch.isfinite(value).all():
             raise CheckpointError(f"{path}: parameter {name} has NaN or infinite values")
     trained.guide.load_state_dict(state)
+    if payload.get("calibration") is not None:
+        try:
+            trained.calibration = Calibration.from_state(payload["calibration"])
+        except CalibrationError as err:
+            raise CheckpointError(f"{path}: {err}") from None
     training = payload.get("training")
     if training is not None and not isinstance(training, dict):
         raise CheckpointError(f"{path}: 'training' must be a dict, got {type(training).__name__}")

@@ -1,9 +1,49 @@
-"""The configuration that fully determines a Bayesian MLP and its guide."""
+"""The configuration that fully determines a Bayesian MLP and its guide, and the field checks every config shares."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: What each ``check`` in a field's metadata admits (used by :func:`check_fields` and the command-line flags).
+CHECKS: dict[str, tuple[str, Any]] = {
+    "positive_int": ("a positive integer", lambda v: _is_int(v) and v >= 1),
+    "nonnegative_int": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "int": ("an integer", _is_int),
+    "positive": ("a positive finite number", lambda v: _is_number(v) and 0 < v < math.inf),
+    "unit": ("a number in [0, 1]", lambda v: _is_number(v) and 0.0 <= v <= 1.0),
+    "open_unit": ("a number strictly between 0 and 1", lambda v: _is_number(v) and 0.0 < v < 1.0),
+    "percent": ("a number in [0, 100]", lambda v: _is_number(v) and 0.0 <= v <= 100.0),
+    "bool": ("True or False", lambda v: isinstance(v, bool)),
+}
+
+
+def option(default: Any, check: str, help: str, optional: bool = False) -> Any:
+    """A dataclass field with a check (a key of :data:`CHECKS`) and the help text of its command-line flag."""
+    return field(default=default, metadata={"check": check, "help": help, "optional": optional})
+
+
+def check_fields(config: Any) -> None:
+    """Raise ``ValueError`` naming the first field of a dataclass whose value its ``check`` does not admit."""
+    for f in fields(config):
+        if "check" not in f.metadata:
+            continue
+        value = getattr(config, f.name)
+        if value is None and f.metadata.get("optional"):
+            continue
+        what, admits = CHECKS[f.metadata["check"]]
+        if not admits(value):
+            raise ValueError(f"{type(config).__name__}.{f.name} must be {what}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -23,22 +63,15 @@ class BNNConfig:
         minibatch ELBO is an unbiased estimate of the full-data ELBO.
     """
 
-    input_dim: int = 784
-    hidden_dim: int = 1024
-    num_classes: int = 10
-    prior_scale: float = 1.0
-    init_scale: float = 1e-3
-    num_data: int = 60_000
+    input_dim: int = option(784, "positive_int", "input pixels")
+    hidden_dim: int = option(1024, "positive_int", "hidden units")
+    num_classes: int = option(10, "positive_int", "classes")
+    prior_scale: float = option(1.0, "positive", "std of the Normal prior on every weight and bias")
+    init_scale: float = option(1e-3, "positive", "initial std of every factor of the guide")
+    num_data: int = option(60_000, "positive_int", "size of the training set (the likelihood plate's size)")
 
     def __post_init__(self) -> None:
-        for name in ("input_dim", "hidden_dim", "num_classes", "num_data"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"BNNConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("prior_scale", "init_scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ValueError(f"BNNConfig.{name} must be a positive finite number, got {value!r}")
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

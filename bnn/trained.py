@@ -1,4 +1,4 @@
-"""A trained Bayesian MLP: the model, its guide, and the device they live on."""
+"""A Bayesian MLP ready to predict: the model, its guide, and (optionally) its calibration."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pyro
 import torch
 
+from bnn.calibration import Calibration
 from bnn.config import BNNConfig
 from bnn.guide import MeanFieldGuide
 from bnn.model import BayesianMLP
@@ -14,14 +15,21 @@ from bnn.model import BayesianMLP
 
 @dataclass
 class TrainedBNN:
-    """The pair that :func:`inference.predict_with_abstain` needs."""
+    """What :func:`inference.predict_with_abstain` needs.
+
+    ``calibration`` holds held-out digits' scores for the calibrated rule; without it,
+    only the reference median rule is available.
+    """
 
     model: BayesianMLP
     guide: MeanFieldGuide
+    calibration: Calibration | None = None
 
     @classmethod
-    def create(cls, config: BNNConfig | None = None, device: str | torch.device = "cpu", seed: int | None = None) -> TrainedBNN:
-        """A fresh model and guide (the guide initialised as described in :class:`MeanFieldGuide`).
+    def untrained(
+        cls, config: BNNConfig | None = None, device: str | torch.device = "cpu", seed: int | None = None
+    ) -> TrainedBNN:
+        """A fresh model and guide, not trained yet (the guide initialised as in :class:`MeanFieldGuide`).
 
         ``seed`` fixes the guide's random initial means (``None``: the global random state).
         """
@@ -41,4 +49,6 @@ class TrainedBNN:
     def to(self, device: str | torch.device) -> TrainedBNN:
         self.model.to(device)
         self.guide.to(device)
+        if self.calibration is not None:
+            self.calibration.to(device)
         return self

@@ -74,6 +74,21 @@ class ImageSet:
         return ImageSet(self.name, self.images[:limit], self.labels[:limit], self.skipped)
 
 
+def split_calibration(data: ImageSet, size: int, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+    """A seeded random split of ``data`` into ``(training, held_out)`` with ``size`` held-out images.
+
+    The held-out images calibrate the abstention rule; nothing is trained or fitted on them.
+    """
+    if not 0 <= size < len(data):
+        raise ValueError(f"cannot hold out {size} of {len(data)} images; keep at least one for training")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    keep, held = order[size:].sort().values, order[:size].sort().values
+    return (
+        ImageSet(f"{data.name}-fit", data.images[keep], data.labels[keep]),
+        ImageSet(f"{data.name}-held-out", data.images[held], data.labels[held]),
+    )
+
+
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: the argument, else ``$BNN_DATA_DIR``, else ``./data``."""
     if data_dir is None:

@@ -43,6 +43,8 @@ def _to_tensor(images: Any) -> Tensor:
     if isinstance(images, np.ndarray):
         if images.dtype.kind not in "biufc":
             raise TypeError(f"got a numpy array of dtype {images.dtype}; expected {ACCEPTED}")
+        if not images.flags.writeable:  # torch warns about read-only memory (np.frombuffer, memory maps)
+            images = images.copy()
         try:
             return torch.from_numpy(np.ascontiguousarray(images))
         except TypeError:

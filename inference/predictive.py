@@ -1,13 +1,19 @@
-"""Sample S networks from the posterior and abstain when no digit is clearly likely.
+"""Sample S networks from the posterior and abstain when the model does not know.
 
-The decision rule is the reference notebook's: a digit is a *candidate* for an
-input when its ``percentile``-th (by default the median) probability across the
-S sampled networks exceeds ``threshold``; the answer is the candidate with the
-highest such probability, and an input without candidates is refused.
+Two rules decide, from the same samples:
+
+- ``"median"``, the reference notebook's: a digit is a *candidate* for an input when its
+  ``percentile``-th (by default the median) probability across the S sampled networks
+  exceeds ``threshold``; the answer is the candidate with the highest such probability,
+  and an input without candidates is refused.
+- ``"calibrated"``: the same candidates, after a gate that refuses *unfamiliar* inputs by
+  a conformal p-value computed against held-out digits (:mod:`inference.calibration`),
+  and optionally a confidence threshold that keeps the error among answers below ``max_risk``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,12 +24,43 @@ from pyro import poutine
 from torch import Tensor
 
 from bnn import BayesianMLP, MeanFieldGuide, TrainedBNN
+from bnn.config import check_fields, option
+from inference import calibration as conformal
+from inference.density import vae_elbo
 from inference.inputs import to_batch
 
 #: Value of ``prediction`` for an input the model refuses to answer.
 ABSTAIN = -1
 
+#: ``AbstainResult.reason`` codes, and what each means.
+ANSWERED, NO_CANDIDATE, UNFAMILIAR, TOO_UNCERTAIN = 0, 1, 2, 3
+REASONS = ("answered", "no candidate", "unfamiliar input", "too uncertain")
+
 Method = Literal["weights", "local"]
+RuleName = Literal["median", "calibrated"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The decision rule's settings; every field is also a command-line flag.
+
+    ``alpha``, ``max_risk`` and ``delta`` apply to the calibrated rule only.
+    """
+
+    num_samples: int = option(100, "positive_int", "networks sampled from the posterior per input")
+    threshold: float = option(0.2, "unit", "a digit is a candidate when its percentile probability exceeds this")
+    percentile: float = option(50.0, "percent", "percentile of each digit's probability across networks (50: the median)")
+    alpha: float = option(0.01, "open_unit", "calibrated rule: refuse inputs whose conformal p-value is <= alpha")
+    max_risk: float | None = option(
+        None, "open_unit", "calibrated rule: also refuse answers below the confidence that keeps the error <= this", True
+    )
+    delta: float = option(0.1, "open_unit", "calibrated rule: the max_risk bound holds with probability 1 - delta")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+DEFAULT_RULE = Rule()
 
 
 @dataclass
@@ -36,23 +73,44 @@ class AbstainResult:
         ``(N,)`` int64: the chosen class, or ``ABSTAIN`` (-1).
     abstained
         ``(N,)`` bool: True where the model said "I don't know".
+    reason
+        ``(N,)`` int64: why (``ANSWERED``, ``NO_CANDIDATE``, ``UNFAMILIAR``, ``TOO_UNCERTAIN``); see :meth:`reasons`.
     candidates
         ``(N, C)`` bool: the classes whose percentile probability exceeds the threshold.
     percentile_probs
         ``(N, C)``: each class's ``percentile``-th probability across the networks.
     mean_probs
         ``(N, C)``: the posterior predictive (mean over networks); its argmax is the forced answer.
+    entropy
+        ``(N,)``: entropy of the posterior predictive in nats (total uncertainty).
+    mutual_information
+        ``(N,)``: mutual information between the label and the weights in nats,
+        ``entropy - mean over networks of each network's entropy`` (how much the networks disagree).
+    rule
+        ``"median"`` or ``"calibrated"``.
+    p_value
+        ``(N,)``, calibrated rule only: the conformal p-value of the input being as familiar as
+        the held-out digits; the gate refuses where ``p_value <= alpha``.
+    density
+        ``(N,)``, calibrated rule only: the VAE's ELBO of the input in nats.
     samples
         ``(S, N, C)`` per-network probabilities, only when asked for.
     """
 
     prediction: Tensor
     abstained: Tensor
+    reason: Tensor
     candidates: Tensor
     percentile_probs: Tensor
     mean_probs: Tensor
+    entropy: Tensor
+    mutual_information: Tensor
+    rule: RuleName
     threshold: float
     percentile: float
+    alpha: float | None = None
+    p_value: Tensor | None = None
+    density: Tensor | None = None
     samples: Tensor | None = None
 
     def __len__(self) -> int:
@@ -65,15 +123,27 @@ class AbstainResult:
 
     @property
     def score(self) -> Tensor:
-        """``(N,)``: the highest percentile probability; higher means more in-distribution."""
+        """``(N,)``: the highest percentile probability (the median rule's confidence; higher = more familiar)."""
         return self.percentile_probs.max(-1).values
+
+    @property
+    def median_prediction(self) -> Tensor:
+        """``(N,)``: what the reference median rule answers (the best candidate, or ``ABSTAIN``), whatever ``rule`` was."""
+        best = self.percentile_probs.masked_fill(~self.candidates, -1.0).argmax(-1)
+        return torch.where(self.candidates.any(-1), best, torch.full_like(best, ABSTAIN))
+
+    def reasons(self) -> list[str]:
+        """Every input's reason in words (``"answered"``, ``"no candidate"``, ``"unfamiliar input"``, ``"too uncertain"``)."""
+        return [REASONS[code] for code in self.reason.tolist()]
 
     def candidate_sets(self) -> list[list[int]]:
         """Every input's candidate classes, as Python lists."""
         return [row.nonzero().flatten().tolist() for row in self.candidates]
 
 
-def decide(samples: Tensor, threshold: float = 0.2, percentile: float = 50.0) -> tuple[Tensor, Tensor, Tensor]:
+def decide(
+    samples: Tensor, threshold: float = DEFAULT_RULE.threshold, percentile: float = DEFAULT_RULE.percentile
+) -> tuple[Tensor, Tensor, Tensor]:
     """Apply the abstention rule to per-network probabilities.
 
     Parameters
@@ -85,7 +155,7 @@ def decide(samples: Tensor, threshold: float = 0.2, percentile: float = 50.0) ->
     -------
     prediction ``(N,)`` (``ABSTAIN`` where no candidate), candidates ``(N, C)``, percentile probabilities ``(N, C)``.
     """
-    _check_rule(threshold, percentile)
+    Rule(threshold=threshold, percentile=percentile)
     samples = samples.float()
     # torch.quantile takes at most 2**24 elements at a time.
     step = max(1, 2**24 // max(1, samples.shape[0] * samples.shape[2]))
@@ -100,11 +170,14 @@ def decide(samples: Tensor, threshold: float = 0.2, percentile: float = 50.0) ->
     return prediction, candidates, level
 
 
-def _check_rule(threshold: float, percentile: float) -> None:
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
-    if not 0.0 <= percentile <= 100.0:
-        raise ValueError(f"percentile must be in [0, 100], got {percentile!r}")
+def entropy(probs: Tensor) -> Tensor:
+    """``(..., C)`` probabilities -> ``(...)`` entropy in nats (``0 log 0 = 0``)."""
+    return -torch.special.xlogy(probs, probs).sum(-1)
+
+
+def mutual_information(samples: Tensor) -> Tensor:
+    """``(S, N, C)`` per-network probabilities -> ``(N,)`` mutual information between label and weights in nats."""
+    return (entropy(samples.mean(0)) - entropy(samples).mean(0)).clamp_min_(0.0)
 
 
 def sample_weights(guide: MeanFieldGuide, num_samples: int) -> dict[str, Tensor]:
@@ -121,7 +194,7 @@ def iter_predictive_probs(
     model: BayesianMLP,
     guide: MeanFieldGuide,
     x: Tensor,
-    num_samples: int = 100,
+    num_samples: int = DEFAULT_RULE.num_samples,
     method: Method = "local",
     chunk_size: int | None = None,
     seed: int | None = None,
@@ -180,7 +253,9 @@ def default_chunk_size(method: Method, num_samples: int, hidden_dim: int) -> int
     return 1024 if method == "weights" else max(1, 2**24 // (num_samples * hidden_dim))
 
 
-def predictive_probs(model: BayesianMLP, guide: MeanFieldGuide, x: Tensor, num_samples: int = 100, **kwargs: Any) -> Tensor:
+def predictive_probs(
+    model: BayesianMLP, guide: MeanFieldGuide, x: Tensor, num_samples: int = DEFAULT_RULE.num_samples, **kwargs: Any
+) -> Tensor:
     """All of :func:`iter_predictive_probs` at once: ``(num_samples, N, num_classes)``."""
     chunks = list(iter_predictive_probs(model, guide, x, num_samples, **kwargs))
     if not chunks:
@@ -208,12 +283,16 @@ class _seeded:
 
 
 def predict_with_abstain(
-    model: Any,
+    model: TrainedBNN,
     images: Any,
-    num_samples: int = 100,
-    threshold: float = 0.2,
-    percentile: float = 50.0,
+    num_samples: int = DEFAULT_RULE.num_samples,
+    threshold: float = DEFAULT_RULE.threshold,
+    percentile: float = DEFAULT_RULE.percentile,
     *,
+    rule: RuleName | None = None,
+    alpha: float = DEFAULT_RULE.alpha,
+    max_risk: float | None = None,
+    delta: float = DEFAULT_RULE.delta,
     method: Method = "local",
     return_samples: bool = False,
     chunk_size: int | None = None,
@@ -235,6 +314,17 @@ def predict_with_abstain(
         A digit is a candidate when its percentile probability exceeds this.
     percentile
         Which percentile across networks to compare with the threshold (50: the median).
+    rule
+        ``"median"``: the reference rule (candidates only). ``"calibrated"``: the same
+        candidates behind a gate that refuses unfamiliar inputs, with a false-refusal rate
+        on digits like the held-out ones of at most ``alpha``. ``None`` (default): calibrated
+        when the model carries a calibration, else median (with a warning).
+    alpha
+        Calibrated rule: refuse inputs whose conformal p-value is at most ``alpha``.
+    max_risk, delta
+        Calibrated rule, optional: also refuse answers whose confidence is below the threshold
+        that keeps the error among answered held-out digits at most ``max_risk``, with
+        probability at least ``1 - delta`` over the calibration draw.
     method
         ``"local"`` (the default: each input's first-layer pre-activations drawn
         from their exact Normal, about 4x faster) or ``"weights"`` (whole sampled
@@ -242,8 +332,8 @@ def predict_with_abstain(
     return_samples
         Keep the ``(S, N, C)`` per-network probabilities in the result.
     seed
-        Seeds the sampled networks, so that the same input gets the same answer;
-        ``None`` uses the global random state.
+        Seeds the sampled networks (and the VAE's draws), so that the same input gets the
+        same answer; ``None`` uses the global random state.
 
     Returns
     -------
@@ -251,22 +341,88 @@ def predict_with_abstain(
     """
     if not isinstance(model, TrainedBNN):
         raise TypeError(f"model must be a bnn.TrainedBNN (from bnn.load_model), got {type(model).__name__}")
-    _check_rule(threshold, percentile)
+    settings = Rule(num_samples, threshold, percentile, alpha, max_risk, delta)
+    rule = _resolve_rule(model, rule, settings)
     x = to_batch(images, expected_dim=model.model.config.input_dim).to(model.device)
-    parts: dict[str, list[Tensor]] = {"prediction": [], "candidates": [], "level": [], "mean": [], "samples": []}
+    parts: dict[str, list[Tensor]] = {k: [] for k in ("candidates", "level", "mean", "entropy", "mi", "samples")}
     for probs in iter_predictive_probs(model.model, model.guide, x, num_samples, method, chunk_size, seed):
-        prediction, candidates, level = decide(probs, threshold, percentile)
-        for key, value in zip(parts, (prediction, candidates, level, probs.mean(0), probs), strict=True):
+        _, candidates, level = decide(probs, threshold, percentile)
+        mean = probs.mean(0)
+        values = (candidates, level, mean, entropy(mean), mutual_information(probs), probs)
+        for key, value in zip(parts, values, strict=True):
             if key != "samples" or return_samples:
                 parts[key].append(value.cpu())
-    prediction = torch.cat(parts["prediction"])
-    return AbstainResult(
-        prediction=prediction,
-        abstained=prediction == ABSTAIN,
+    result = AbstainResult(
+        prediction=torch.empty(0),
+        abstained=torch.empty(0),
+        reason=torch.empty(0),
         candidates=torch.cat(parts["candidates"]),
         percentile_probs=torch.cat(parts["level"]),
         mean_probs=torch.cat(parts["mean"]),
+        entropy=torch.cat(parts["entropy"]),
+        mutual_information=torch.cat(parts["mi"]),
+        rule=rule,
         threshold=float(threshold),
         percentile=float(percentile),
         samples=torch.cat(parts["samples"], dim=1) if return_samples else None,
     )
+    prediction = result.median_prediction
+    reason = torch.where(prediction == ABSTAIN, NO_CANDIDATE, ANSWERED)
+    if rule == "calibrated":
+        calibration = model.calibration
+        assert calibration is not None  # checked by _resolve_rule
+        result.alpha = float(alpha)
+        result.density = vae_elbo(calibration.vae, x, calibration.vae_particles, seed).cpu()
+        held_out = conformal.gate_scores(calibration)
+        result.p_value = conformal.unfamiliarity_p_value(held_out, conformal.gate_scores(result))
+        if max_risk is not None:
+            cutoff = conformal.risk_threshold(
+                held_out,
+                calibration.percentile_probs,
+                calibration.labels,
+                alpha=alpha,
+                max_risk=max_risk,
+                delta=delta,
+                threshold=threshold,
+            )
+            reason = torch.where((reason == ANSWERED) & (result.score < cutoff), TOO_UNCERTAIN, reason)
+        reason = torch.where(result.p_value <= alpha, UNFAMILIAR, reason)
+    result.reason = reason
+    result.abstained = reason != ANSWERED
+    result.prediction = torch.where(result.abstained, ABSTAIN, prediction)
+    return result
+
+
+def _resolve_rule(model: TrainedBNN, rule: RuleName | None, settings: Rule) -> RuleName:
+    calibration = model.calibration
+    if rule is None:
+        if calibration is None:
+            warnings.warn(
+                "this model carries no calibration, so the reference median rule decides alone; "
+                "calibrate it with inference.calibrate(model, held_out_digits, training_digits) to refuse unfamiliar "
+                "inputs with a guaranteed false-refusal rate",
+                stacklevel=3,
+            )
+            return "median"
+        rule = "calibrated"
+    if rule not in ("median", "calibrated"):
+        raise ValueError(f"rule must be 'median', 'calibrated' or None, got {rule!r}")
+    if rule == "median":
+        if settings.max_risk is not None:
+            raise ValueError("max_risk applies to the calibrated rule only; pass rule='calibrated'")
+        return rule
+    if calibration is None:
+        raise ValueError(
+            "rule='calibrated' needs a model with a calibration; this one has none. Calibrate it with "
+            "inference.calibrate(model, held_out_digits, training_digits), or use rule='median'"
+        )
+    if settings.num_samples != calibration.num_samples:
+        raise ValueError(
+            f"the calibration was computed with num_samples={calibration.num_samples}; its p-values hold only "
+            f"for predictions that sample as many networks (got num_samples={settings.num_samples})"
+        )
+    if settings.max_risk is not None and settings.percentile != calibration.percentile:
+        raise ValueError(
+            f"max_risk is calibrated for percentile={calibration.percentile:g} (got percentile={settings.percentile:g})"
+        )
+    return rule

@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import pyro
@@ -23,6 +22,7 @@ from pyro import poutine
 from tqdm.auto import tqdm
 
 from bnn import LocalReparameterization, TrainedBNN, save_checkpoint
+from bnn.config import check_fields, option
 from inference.data import ImageSet
 from inference.elbo import MeanFieldELBO
 
@@ -33,7 +33,7 @@ class TrainingDivergedError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to fit the guide. Every field is a flag of ``scripts/train.py``.
+    """How to fit the guide. Every field is a flag of the training command.
 
     Parameters
     ----------
@@ -59,25 +59,17 @@ class TrainConfig:
         Also write the checkpoint every this many steps (0: only at epoch ends).
     """
 
-    epochs: int = 30
-    batch_size: int = 1024
-    lr: float = 2e-3
-    scale_lr: float = 2e-2
-    kl_weight: float = 0.1
-    local_reparam: bool = True
-    seed: int = 0
-    checkpoint_every: int = 200
+    epochs: int = option(30, "positive_int", "passes over the training set")
+    batch_size: int = option(1024, "positive_int", "minibatch size")
+    lr: float = option(2e-3, "positive", "Adam learning rate of the means")
+    scale_lr: float = option(2e-2, "positive", "Adam learning rate of the standard deviations")
+    kl_weight: float = option(0.1, "positive", "weight of the KL term; 1 is the plain ELBO")
+    local_reparam: bool = option(True, "bool", "use the local reparameterisation (sample pre-activations, not weights)")
+    seed: int = option(0, "int", "random seed")
+    checkpoint_every: int = option(200, "nonnegative_int", "also checkpoint every N steps, 0 for epoch ends only")
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "checkpoint_every"):
-            value = getattr(self, name)
-            low = 0 if name == "checkpoint_every" else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        for name in ("lr", "scale_lr", "kl_weight"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +117,7 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     max_steps: int | None = None,
+    extra_state: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Fit ``trained.guide`` by SVI; return one summary dict per finished epoch.
 
@@ -139,11 +132,14 @@ def train(
         (optimiser state, epoch, step and RNG state are restored).
     max_steps
         Stop after this many optimisation steps in total (for tests and benchmarks).
+    extra_state
+        Plain data saved with every checkpoint's training state (how the training set was made, say).
 
     Raises
     ------
     TrainingDivergedError
-        When a step's loss is not finite; the checkpoint on disk is the last good one.
+        When a step's loss is not finite; the checkpoint on disk is the last one whose
+        parameters gave a finite loss.
     """
     model, guide, device = trained.model, trained.guide, trained.device
     num_data = len(train_set)
@@ -166,6 +162,7 @@ def train(
 
     def state() -> dict[str, Any]:
         out = {
+            **(extra_state or {}),
             "train_config": config.to_dict(),
             "optimizer": optimizer.state_dict(),
             "epoch": epoch,
@@ -185,18 +182,29 @@ def train(
             + (f" The last good checkpoint is {checkpoint}." if checkpoint else "")
         )
 
-    def save() -> None:
-        if checkpoint is None:
-            return
-        if not all(torch.isfinite(p).all() for p in guide.parameters()):
-            raise diverged("the guide's parameters became NaN or infinite")
-        save_checkpoint(checkpoint, trained, state())
-
     elbo = MeanFieldELBO()
     # The ELBO scales each analytic KL by the guide site's scale.
     scaled_guide = poutine.scale(guide, scale=config.kl_weight) if config.kl_weight != 1.0 else guide
     steps_per_epoch = math.ceil(num_data / config.batch_size)
     images, labels = train_set.images.to(device), train_set.labels.to(device)
+
+    def loss_at(idx: torch.Tensor) -> torch.Tensor:
+        reparam = LocalReparameterization() if config.local_reparam else contextlib.nullcontext()
+        # Validation off: NaN logits then give a NaN loss, which the callers report.
+        with reparam, pyro.validation_enabled(False):
+            return elbo.differentiable_loss(model, scaled_guide, images[idx], labels[idx])
+
+    def save() -> None:
+        """Write the checkpoint, only if the loss at the parameters being saved is finite."""
+        if checkpoint is None:
+            return
+        # The check draws its own noise, so a resumed run sees the same random stream as a straight one.
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            probe = loss_at(torch.arange(min(config.batch_size, num_data), device=device))
+        if not torch.isfinite(probe) or not all(torch.isfinite(p).all() for p in guide.parameters()):
+            raise diverged("the loss at the parameters to be saved is not finite")
+        save_checkpoint(checkpoint, trained, state())
+
     while epoch < config.epochs:
         order = _shuffle(num_data, config.seed, epoch).to(device)
         started, total, seen = time.perf_counter(), 0.0, 0
@@ -209,10 +217,7 @@ def train(
         )
         while step_in_epoch < steps_per_epoch:
             idx = order[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
-            reparam = LocalReparameterization() if config.local_reparam else contextlib.nullcontext()
-            # Validation off: NaN logits then give a NaN loss, which the check below reports.
-            with reparam, pyro.validation_enabled(False):
-                loss = elbo.differentiable_loss(model, scaled_guide, images[idx], labels[idx])
+            loss = loss_at(idx)
             if not torch.isfinite(loss):
                 bar.close()
                 raise diverged(f"the ELBO became {loss.item()}")
@@ -245,11 +250,3 @@ def train(
         if on_epoch is not None:
             on_epoch(summary)
     return history
-
-
-def checkpoint_is_complete(resume_state: dict[str, Any] | None, config: TrainConfig) -> bool:
-    return resume_state is not None and int(resume_state.get("epoch", 0)) >= config.epochs
-
-
-def default_checkpoint() -> Path:
-    return Path("checkpoints") / "bnn.pt"

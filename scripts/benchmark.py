@@ -5,7 +5,7 @@ Prints a table and writes JSON plus the "Speed" section of the results page.
 
 Example::
 
-    python scripts/benchmark.py --data-dir ../shared/data            # about 8 minutes on 2 cores
+    python scripts/benchmark.py --data-dir /path/to/data            # about 10 minutes on 2 cores
     python scripts/benchmark.py --train-limit 2048 --test-limit 512 --no-full-train   # a smoke run
 """
 
@@ -22,35 +22,29 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from bnn import BNNConfig, TrainedBNN  # noqa: E402
-from inference import benchmark as bench  # noqa: E402
-from inference.data import load_mnist  # noqa: E402
-from inference.evaluation import replace_between_markers  # noqa: E402
-from inference.training import TrainConfig  # noqa: E402
-from scripts import _cli  # noqa: E402
+from bnn import BNNConfig, TrainedBNN
+from inference.cli import device
+from inference.data import DATA_DIR_ENV, load_mnist
+from inference.evaluation import report
+from inference.evaluation import speed as bench
+from inference.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _cli.add_common(p)
-    p.add_argument(
-        "--repeats", type=_cli.positive_int, default=3, help="repetitions per timing; medians are reported (default: 3)"
-    )
-    p.add_argument("--train-limit", type=_cli.positive_int, default=None, help="time epochs on the first N training images")
-    p.add_argument("--test-limit", type=_cli.positive_int, default=None, help="time the predictive on the first N test images")
-    p.add_argument(
-        "--large", type=_cli.positive_int, default=100_000, help="inputs for the second memory probe (default: 100000)"
-    )
+    p.add_argument("--data-dir", default=None, help=f"dataset folder (default: ${DATA_DIR_ENV}, else ./data)")
+    p.add_argument("--device", type=device, default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    p.add_argument("--repeats", type=int, default=3, help="repetitions per timing; medians are reported (default: 3)")
+    p.add_argument("--train-limit", type=int, default=None, help="time epochs on the first N training images")
+    p.add_argument("--test-limit", type=int, default=None, help="time the predictive on the first N test images")
+    p.add_argument("--large", type=int, default=100_000, help="inputs for the second memory probe (default: 100000)")
     p.add_argument("--no-full-train", action="store_true", help="skip timing the full default training + evaluation")
     p.add_argument("--json", default="docs/benchmark.json", help="JSON output (default: docs/benchmark.json)")
     p.add_argument("--page", default="docs/results.md", help="results page whose Speed section to rewrite ('' to skip)")
-    p.add_argument("--readme", default="README.md", help="README whose speed table to rewrite ('' to skip)")
     p.add_argument("--rss-probe", type=int, default=None, help=argparse.SUPPRESS)
     return p
 
@@ -59,11 +53,11 @@ def rss_probe(num_inputs: int) -> dict[str, int]:
     """Run in a child process: RSS just before predicting on ``num_inputs`` random images, and the peak after."""
     from inference import predict_with_abstain
 
-    trained = TrainedBNN.create(BNNConfig(), "cpu", seed=0)
+    trained = TrainedBNN.untrained(BNNConfig(), "cpu", seed=0)
     images = torch.rand(num_inputs, 784)
-    predict_with_abstain(trained, images[:10])  # load the kernels before measuring
+    predict_with_abstain(trained, images[:10], rule="median")  # load the kernels before measuring
     before = bench.current_rss_bytes()
-    predict_with_abstain(trained, images)
+    predict_with_abstain(trained, images, rule="median")
     return {"inputs": num_inputs, "rss_before": before, "peak_after": bench.peak_rss_bytes()}
 
 
@@ -84,12 +78,11 @@ def full_train(data_dir: str | None) -> dict[str, Any]:
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - started
         results = json.loads(Path(f"{tmp}/results.json").read_text())
-    mnist = results["table"]["MNIST"]
     return {
         "seconds": seconds,
         "train_seconds": results["training"]["seconds"],
         "evaluate_seconds": results["seconds"],
-        "forced_accuracy": mnist["forced_accuracy"],
+        "forced_accuracy": results["mnist"]["forced_accuracy"],
     }
 
 
@@ -121,8 +114,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
     print(f"timing the predictive on {len(test_set):,} images x 100 networks ...", flush=True)
-    trained = TrainedBNN.create(BNNConfig(), device, seed=0)
+    trained = TrainedBNN.untrained(BNNConfig(), device, seed=0)
     predict = {m: bench.predict_seconds(trained, test_set.images, m, args.repeats) for m in ("weights", "local")}
+    bench.attach_timing_calibration(trained)
+    predict["local, calibrated rule"] = bench.predict_seconds(trained, test_set.images, "local", args.repeats, rule="calibrated")
     floor = bench.matmul_floor_seconds(trained, test_set.images, args.repeats)
     local_floor = bench.local_floor_seconds(trained, test_set.images, args.repeats)
     reference = bench.reference_loop_seconds(trained, test_set.images)
@@ -132,7 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "matmul_floor_seconds": floor,
         "local_floor_seconds": local_floor,
         "floor_ratio": {k: v / floor for k, v in predict.items()},
-        "own_floor_ratio": {"weights": predict["weights"] / floor, "local": predict["local"] / local_floor},
+        "own_floor_ratio": {k: v / (floor if k == "weights" else local_floor) for k, v in predict.items()},
         "reference_loop_seconds": reference,
         "speedup_vs_reference": {k: reference / v for k, v in predict.items()},
     }
@@ -151,77 +146,6 @@ def _machine(device: torch.device) -> dict[str, Any]:
     return {"device": str(device), "name": name, "threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
-def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(figure, measured, target) rows shared by the printed table and the markdown page."""
-    e, p = r["epoch"], r["predict"]
-    rows = [(f"deterministic MLP epoch (Adam, batch {e['batch_size']})", f"{e['deterministic_seconds']:.2f} s", "—")]
-    for name, seconds in e["svi_seconds"].items():
-        ratio = e["svi_ratio"][name]
-        rows.append((f"SVI epoch, {name}", f"{seconds:.2f} s ({seconds / e['steps'] * 1e3:.0f} ms/step), {ratio:.2f}x", "≤ 2x"))
-    rows.append(
-        (
-            "SVI epoch, plain Pyro (AutoNormal, TraceMeanField_ELBO, batch 128)",
-            f"{e['plain_pyro_batch128_seconds']:.2f} s, {e['plain_pyro_ratio']:.2f}x the deterministic epoch at batch 128 "
-            f"({e['deterministic_batch128_seconds']:.2f} s)",
-            "—",
-        )
-    )
-    rows.append(
-        (
-            f"floor for sampled networks: bare matrix products, {p['images']:,} images x 100 networks",
-            f"{p['matmul_floor_seconds']:.2f} s",
-            "—",
-        )
-    )
-    rows.append(
-        (
-            "floor for local reparameterisation: its bare tensor operations, same work",
-            f"{p['local_floor_seconds']:.2f} s",
-            "—",
-        )
-    )
-    for method, seconds in p["seconds"].items():
-        rows.append(
-            (
-                f"predict_with_abstain, method={method!r}",
-                f"{seconds:.2f} s: {p['floor_ratio'][method]:.2f}x the matrix-product floor, "
-                f"{p['own_floor_ratio'][method]:.2f}x its own floor, "
-                f"{p['speedup_vs_reference'][method]:.0f}x faster than the reference loop",
-                "≤ 1.3x floor, ≥ 15x",
-            )
-        )
-    rows.append(("reference loop (100 guide calls per 128 images), scaled", f"{p['reference_loop_seconds']:.0f} s", "—"))
-    for m in r["memory"]:
-        grown = (m["peak_after"] - m["rss_before"]) / 2**20
-        rows.append(
-            (f"peak RSS predicting {m['inputs']:,} inputs", f"{m['peak_after'] / 2**20:.0f} MiB (+{grown:.0f} MiB)", "bounded")
-        )
-    if "full_train" in r:
-        f = r["full_train"]
-        rows.append(
-            (
-                "`make train` (training + evaluation)",
-                f"{f['seconds'] / 60:.1f} min ({f['train_seconds']:.0f} s + {f['evaluate_seconds']:.0f} s), "
-                f"forced accuracy {f['forced_accuracy']:.1%}",
-                "< 5 min, ≥ 98%",
-            )
-        )
-    return rows
-
-
-def markdown(r: dict[str, Any]) -> str:
-    m = r["machine"]
-    lines = [
-        f"Measured by `scripts/benchmark.py` on {m['device']} ({m['name']}, {m['threads']} threads, torch {m['torch']}); "
-        f"medians of {r['repeats']} repetitions. Epochs over {r['train_images']:,} MNIST images.",
-        "",
-        "| figure | measured | target |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in table_rows(r)]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.rss_probe is not None:
@@ -229,15 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.manual_seed(0)
     results = run(args)
-    rows = table_rows(results)
+    rows = report.speed_rows(results)
     width = max(len(a) for a, _, _ in rows)
     for a, b, c in rows:
         print(f"{a:<{width}}  {b}  [{c}]")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    for target in (args.page, args.readme):
-        if target and Path(target).is_file():
-            replace_between_markers(Path(target), "speed", markdown(results))
+    report.publish_speed(results, args.json, [args.page] if args.page else [])
     print(f"wrote {args.json}" + (f" and the Speed section of {args.page}" if args.page else ""))
     return 0
 

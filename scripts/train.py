@@ -1,10 +1,10 @@
-"""Train the Bayesian MLP on MNIST by SVI, save a checkpoint, then print the evaluation table.
+"""Train the Bayesian MLP on MNIST by SVI, calibrate its abstention rule on held-out digits, then evaluate it.
 
 Example::
 
-    python scripts/train.py --data-dir ../shared/data            # the default configuration
-    python scripts/train.py --epochs 2 --no-eval                  # a quick run
-    python scripts/train.py --resume                              # continue an interrupted run
+    python scripts/train.py --data-dir /path/to/data     # the default configuration
+    python scripts/train.py --epochs 2 --no-eval           # a quick run
+    python scripts/train.py --resume                       # continue an interrupted run
 """
 
 from __future__ import annotations
@@ -12,100 +12,46 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
+from dataclasses import fields
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bnn import BNNConfig, TrainedBNN, load_checkpoint, save_checkpoint
+from inference import CalibrationConfig, TrainConfig, TrainingDivergedError, calibrate, split_calibration, train
+from inference.calibration import held_out_size
+from inference.cli import add_common_flags, add_config_flags, config_from_args, explicit_flags
+from inference.data import DatasetNotFoundError, load_mnist
+from inference.predictive import Rule
 
-from bnn import BNNConfig, TrainedBNN, load_checkpoint  # noqa: E402
-from inference.data import DatasetNotFoundError, load_mnist  # noqa: E402
-from inference.training import TrainConfig, TrainingDivergedError, train  # noqa: E402
-from scripts import _cli, evaluate  # noqa: E402
-
-DEFAULTS = TrainConfig()
-MODEL_DEFAULTS = BNNConfig()
+#: Flags that may change when resuming: the rest must match the checkpoint.
+RESUMABLE = {"epochs", "checkpoint_every"}
+MODEL_FLAGS_SKIPPED = ("input_dim", "num_classes", "num_data")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
-        "--epochs",
-        type=_cli.positive_int,
-        default=DEFAULTS.epochs,
-        help=f"passes over the training set (default: {DEFAULTS.epochs})",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=_cli.positive_int,
-        default=DEFAULTS.batch_size,
-        help=f"minibatch size (default: {DEFAULTS.batch_size})",
-    )
-    p.add_argument(
-        "--lr", type=_cli.positive_float, default=DEFAULTS.lr, help=f"Adam learning rate of the means (default: {DEFAULTS.lr})"
-    )
-    p.add_argument(
-        "--scale-lr",
-        type=_cli.positive_float,
-        default=DEFAULTS.scale_lr,
-        help=f"Adam learning rate of the standard deviations (default: {DEFAULTS.scale_lr})",
-    )
-    p.add_argument(
-        "--kl-weight",
-        type=_cli.positive_float,
-        default=DEFAULTS.kl_weight,
-        help=f"weight of the KL term; 1 is the plain ELBO (default: {DEFAULTS.kl_weight})",
-    )
-    p.add_argument(
-        "--prior-scale",
-        type=_cli.positive_float,
-        default=MODEL_DEFAULTS.prior_scale,
-        help=f"std of the Normal prior on every weight (default: {MODEL_DEFAULTS.prior_scale})",
-    )
-    p.add_argument(
-        "--init-scale",
-        type=_cli.positive_float,
-        default=MODEL_DEFAULTS.init_scale,
-        help=f"initial std of the guide (default: {MODEL_DEFAULTS.init_scale})",
-    )
-    p.add_argument(
-        "--hidden-dim",
-        type=_cli.positive_int,
-        default=MODEL_DEFAULTS.hidden_dim,
-        help=f"hidden units (default: {MODEL_DEFAULTS.hidden_dim})",
-    )
-    p.add_argument(
-        "--no-local-reparam",
-        dest="local_reparam",
-        action="store_false",
-        help="sample whole weight matrices per step instead of pre-activations",
-    )
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"random seed (default: {DEFAULTS.seed})")
-    p.add_argument("--checkpoint", default="checkpoints/bnn.pt", help="checkpoint path (default: checkpoints/bnn.pt)")
-    p.add_argument(
-        "--checkpoint-every",
-        type=_cli.nonnegative_int,
-        default=DEFAULTS.checkpoint_every,
-        help=f"also checkpoint every N steps, 0 for epoch ends only (default: {DEFAULTS.checkpoint_every})",
-    )
-    p.add_argument(
-        "--resume", action="store_true", help="continue from --checkpoint (same configuration) instead of starting afresh"
-    )
+    add_common_flags(p, "where to write the checkpoint")
+    add_config_flags(p, TrainConfig)
+    add_config_flags(p, BNNConfig, skip=MODEL_FLAGS_SKIPPED)
+    add_config_flags(p, CalibrationConfig)
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint instead of starting afresh")
     p.add_argument(
         "--train-limit",
-        type=_cli.positive_int,
+        type=int,
         default=None,
-        help="train on the first N training images only (quick runs, tests)",
+        help="train on the first N training images only (quick runs; at most a tenth of them is held out)",
     )
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--no-eval", dest="evaluate", action="store_false", help="skip the evaluation after training")
-    _cli.add_common(p)
-    _cli.add_rule(p)
+    from inference.evaluation.command import add_evaluation_flags
+
+    add_evaluation_flags(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     try:
-        return run(args)
+        return run(args, explicit_flags(p, argv if argv is not None else sys.argv[1:]))
     except (DatasetNotFoundError, FileNotFoundError, ValueError, TrainingDivergedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -114,35 +60,43 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def run(args: argparse.Namespace) -> int:
-    train_set = load_mnist(True, args.data_dir).head(args.train_limit)
-    test_set = load_mnist(False, args.data_dir)
-    config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        scale_lr=args.scale_lr,
-        kl_weight=args.kl_weight,
-        local_reparam=args.local_reparam,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-    )
+def _check_resume(saved: dict[str, Any], requested: dict[str, Any], given: set[str]) -> None:
+    changed = sorted(k for k in given - RESUMABLE if k in saved and saved[k] != requested[k])
+    if changed:
+        described = ", ".join(f"--{k.replace('_', '-')} {requested[k]} (checkpoint: {saved[k]})" for k in changed)
+        raise ValueError(
+            f"--resume continues the checkpoint's own configuration, and these flags differ from it: {described}. "
+            f"Drop them, or start afresh without --resume. Only {sorted(RESUMABLE)} may change on resume."
+        )
+
+
+def run(args: argparse.Namespace, given: set[str]) -> int:
+    if args.train_limit is not None and args.train_limit < 2:
+        raise ValueError(f"--train-limit must be at least 2, got {args.train_limit}")
+    config = config_from_args(TrainConfig, args)
+    calibration = config_from_args(CalibrationConfig, args)
     state = None
     if args.resume:
         trained, state = load_checkpoint(args.checkpoint, args.device)
         if state is None:
             raise ValueError(f"{args.checkpoint} holds no training state to resume from")
-        saved = TrainConfig.from_dict(state["train_config"])
-        if saved != config:
-            config = TrainConfig.from_dict({**saved.to_dict(), "epochs": args.epochs})
-            print(f"resuming with the saved configuration {config}")
+        saved = state["train_config"] | state.get("calibration_config", {}) | trained.config.to_dict()
+        saved["train_limit"] = state.get("train_limit")
+        requested = config.to_dict() | vars(calibration) | {"train_limit": args.train_limit}
+        requested |= {f.name: getattr(args, f.name) for f in fields(BNNConfig) if f.name not in MODEL_FLAGS_SKIPPED}
+        _check_resume(saved, requested, given)
+        config = TrainConfig.from_dict(state["train_config"] | {k: getattr(config, k) for k in RESUMABLE & given})
+        calibration = CalibrationConfig(**state.get("calibration_config", vars(calibration)))
+        args.train_limit = state.get("train_limit")
         print(f"resuming at epoch {state['epoch'] + 1}, step {state['step_in_epoch']}")
-    else:
-        model_config = BNNConfig(
-            hidden_dim=args.hidden_dim, prior_scale=args.prior_scale, init_scale=args.init_scale, num_data=len(train_set)
-        )
-        trained = TrainedBNN.create(model_config, args.device, seed=args.seed)
-    print(f"training {config} on {len(train_set):,} images, device {trained.device}")
+    full = load_mnist(True, args.data_dir).head(args.train_limit)
+    size = held_out_size(len(full), calibration.held_out) if args.train_limit else calibration.held_out
+    fit_set, held_out = split_calibration(full, size, config.seed)
+    if not args.resume:
+        model_config = config_from_args(BNNConfig, args, num_data=len(fit_set))
+        trained = TrainedBNN.untrained(model_config, args.device, seed=config.seed)
+    test_set = load_mnist(False, args.data_dir)
+    print(f"training {config} on {len(fit_set):,} images ({len(held_out):,} held out), device {trained.device}")
     started = time.perf_counter()
 
     def report(summary: dict) -> None:
@@ -153,19 +107,40 @@ def run(args: argparse.Namespace) -> int:
 
     history = train(
         trained,
-        train_set,
+        fit_set,
         config,
         test_set=test_set,
         checkpoint=args.checkpoint,
         resume_state=state,
         progress=args.progress,
         on_epoch=report,
+        extra_state={"calibration_config": vars(calibration) | {"held_out": len(held_out)}, "train_limit": args.train_limit},
     )
-    elapsed = time.perf_counter() - started
-    print(f"saved {args.checkpoint} after {len(history)} epochs ({elapsed:.0f} s this run)")
+    print(f"trained {len(history)} epochs ({time.perf_counter() - started:.0f} s this run)")
+    _, state = load_checkpoint(args.checkpoint)
+    assert state is not None
+    if len(held_out):
+        t = time.perf_counter()
+        rule = config_from_args(Rule, args)
+        calibrate(
+            trained,
+            held_out,
+            fit_set,
+            calibration,
+            num_samples=rule.num_samples,
+            percentile=rule.percentile,
+            split_seed=config.seed,
+            seed=config.seed,
+            progress=args.progress,
+        )
+        state["calibration_seconds"] = time.perf_counter() - t
+        print(f"calibrated on {len(held_out):,} held-out digits ({state['calibration_seconds']:.0f} s)")
+    save_checkpoint(args.checkpoint, trained, state)
+    print(f"saved {args.checkpoint}")
     if args.evaluate:
-        args.checkpoint = str(args.checkpoint)
-        evaluate.run(args)
+        from inference.evaluation.command import evaluate_and_publish
+
+        evaluate_and_publish(trained, state, args)
     return 0
 
 

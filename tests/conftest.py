@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pyro
 import pytest
@@ -22,6 +24,15 @@ def need(loader, *args):
         if REQUIRE_DATA:
             pytest.fail(f"BNN_REQUIRE_DATA=1 but the data is missing: {err}")
         pytest.skip(f"data missing: {err}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """For scripts/reliability.py: write what the property tests fed the API where $BNN_TALLY_FILE says."""
+    path = os.environ.get("BNN_TALLY_FILE")
+    if path:
+        from tests.tally import TALLY
+
+        Path(path).write_text(json.dumps([[what, outcome, count] for (what, outcome), count in TALLY.items()]))
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +61,7 @@ def mnist_test(data_dir) -> ImageSet:
 def tiny() -> TrainedBNN:
     """A small untrained model: 784 -> 16 -> 10."""
     torch.manual_seed(0)
-    return TrainedBNN.create(BNNConfig(hidden_dim=16, num_data=100, init_scale=0.1))
+    return TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100, init_scale=0.1))
 
 
 def synthetic(num: int = 200, seed: int = 0) -> ImageSet:

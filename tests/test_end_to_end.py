@@ -6,7 +6,7 @@ import torch
 from bnn import BNNConfig, TrainedBNN
 from inference import TrainConfig, predict_with_abstain, train
 from inference.data import ImageSet, uniform_noise
-from inference.metrics import auroc
+from inference.evaluation.metrics import auroc
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 def test_short_training_answers_digits_and_refuses_noise(mnist_train, mnist_test):
     n = 10_000
     subset = ImageSet("MNIST-train-10k", mnist_train.images[:n], mnist_train.labels[:n])
-    trained = TrainedBNN.create(BNNConfig(num_data=n))
+    trained = TrainedBNN.untrained(BNNConfig(num_data=n))
     # A larger scale learning rate lets the posterior widen within this short run.
     config = TrainConfig(epochs=8, batch_size=128, lr=1e-3, scale_lr=3e-2, kl_weight=0.1, seed=0)
     train(trained, subset, config, progress=False)

@@ -14,10 +14,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 #: Small parameters per notebook, injected after its "parameters" cell (as papermill does).
 QUICK = {
     "01_bayesian_mlp_in_pyro": "TRAIN_LIMIT = 2_000\nEPOCHS = 2",
-    "02_saying_i_dont_know": 'CHECKPOINT = "checkpoints/no-such-file.pt"\nLIMIT = 300\nSMALL_TRAIN, SMALL_EPOCHS = 2_000, 2',
+    "02_saying_i_dont_know": 'CHECKPOINT = "checkpoints/no-such-file.pt"\nLIMIT = 300\nSMALL_TRAIN = 2_000',
     "03_what_a_plain_network_believes": (
-        'TRAIN_LIMIT = 2_000\nEPOCHS = 1\nLIMIT = 300\nCHECKPOINT = "checkpoints/no-such-file.pt"\n'
-        "SMALL_TRAIN, SMALL_EPOCHS = 2_000, 2"
+        'TRAIN_LIMIT = 2_000\nEPOCHS = 1\nLIMIT = 300\nCHECKPOINT = "checkpoints/no-such-file.pt"\nSMALL_TRAIN = 2_000'
     ),
 }
 

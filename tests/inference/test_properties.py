@@ -31,7 +31,7 @@ PIL_MODES = ["1", "L", "P", "RGB", "RGBA", "I;16", "I", "F"]
 @pytest.fixture(scope="module")
 def small_bnn() -> TrainedBNN:
     torch.manual_seed(0)
-    return TrainedBNN.create(BNNConfig(hidden_dim=16, num_data=100, init_scale=0.5))
+    return TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100, init_scale=0.5))
 
 
 def image_shapes() -> st.SearchStrategy[tuple[int, ...]]:

@@ -8,7 +8,7 @@ from tests.conftest import synthetic
 
 def _fresh(num_data=200):
     torch.manual_seed(123)  # the guide's initial means
-    return TrainedBNN.create(BNNConfig(hidden_dim=16, num_data=num_data, init_scale=0.01))
+    return TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=num_data, init_scale=0.01))
 
 
 def _params(trained):
@@ -68,9 +68,10 @@ def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
             checkpoint=path,
             progress=False,
         )
-    after = _params(load_checkpoint(path)[0])  # still loads: finite, validated
-    assert all(torch.isfinite(v).all() for v in after.values())
+    after = _params(load_checkpoint(path)[0])
+    # Adam's first step at this rate is finite but absurd (~1e30); only the loss at those parameters shows it.
     assert good.keys() == after.keys()
+    assert all(torch.equal(good[k], after[k]) for k in good), "the checkpoint must be the last one with a finite loss"
 
 
 def test_dataset_size_must_match_the_likelihood_plate():

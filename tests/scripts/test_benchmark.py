@@ -13,12 +13,12 @@ def test_small_benchmark_writes_json_and_the_speed_section(tmp_path, data_dir, c
     page.write_text("# Results\n\n## Speed\n\n<!-- speed:start -->\nold\n<!-- speed:end -->\n")
     out = tmp_path / "benchmark.json"
     argv = ["--data-dir", str(data_dir), "--train-limit", "2048", "--test-limit", "256", "--large", "2000"]
-    argv += ["--repeats", "1", "--no-full-train", "--json", str(out), "--page", str(page), "--readme", ""]
+    argv += ["--repeats", "1", "--no-full-train", "--json", str(out), "--page", str(page)]
     assert benchmark_script.main(argv) == 0
     results = json.loads(out.read_text())
     assert results["epoch"]["deterministic_seconds"] > 0
     assert set(results["epoch"]["svi_ratio"]) == {"default (local reparameterisation)", "weight sampling"}
-    assert set(results["predict"]["seconds"]) == {"weights", "local"}
+    assert set(results["predict"]["seconds"]) == {"weights", "local", "local, calibrated rule"}
     assert [m["inputs"] for m in results["memory"]] == [256, 2000]
     text = page.read_text()
     assert "old" not in text and "predict_with_abstain, method='local'" in text

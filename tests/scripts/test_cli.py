@@ -75,19 +75,35 @@ def test_small_train_then_evaluate(tmp_path, data_dir):
         str(page),
         "--readme",
         str(readme),
+        "--resplits",
+        "20",
     ]
     code = train_script.main(
-        ["--epochs", "1", "--train-limit", "2000", "--hidden-dim", "64", "--no-progress", "--checkpoint", str(ckpt), *common]
+        [
+            "--epochs",
+            "1",
+            "--train-limit",
+            "2000",
+            "--hidden-dim",
+            "64",
+            "--vae-epochs",
+            "1",
+            "--no-progress",
+            "--checkpoint",
+            str(ckpt),
+        ]
+        + common
     )
     assert code == 0 and ckpt.is_file()
-    table = json.loads(results.read_text())["table"]
-    assert table["MNIST"]["size"] == 300 and 0 <= table["MNIST"]["forced_accuracy"] <= 1
-    assert {"notMNIST", "uniform noise", "Gaussian noise", "FashionMNIST"} <= set(table) or not (
-        data_dir / "notMNIST_459"
-    ).is_dir()
+    written = json.loads(results.read_text())
+    mnist = written["mnist"]
+    assert mnist["size"] == 300 and 0 <= mnist["forced_accuracy"] <= 1
+    assert set(written["sets"]) == {"notMNIST", "uniform noise", "Gaussian noise", "FashionMNIST", "photos"}
+    assert written["missing"] == {}
+    assert set(written["rules"]) == {"median", "calibrated"}
     page_text = page.read_text()
     assert "| MNIST test: accuracy when forced |" in page_text
-    for figure in ("abstention_by_dataset.png", "rule_sweep.png"):
+    for figure in ("abstention_by_dataset.png", "rule_sweep.png", "guarantee.png"):
         assert (tmp_path / figure).stat().st_size > 1000 and f"]({figure})" in page_text
     assert "<!-- speed:start -->" in page_text and "<!-- reliability:start -->" in page_text
     text = readme.read_text()
@@ -107,7 +123,7 @@ def test_same_seed_gives_the_same_checkpoint(tmp_path, data_dir):
     need(load_mnist, False, data_dir, False)
     paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
     for path in paths:
-        argv = ["--data-dir", str(data_dir), "--epochs", "1", "--train-limit", "1000", "--hidden-dim", "32"]
+        argv = ["--data-dir", str(data_dir), "--epochs", "1", "--train-limit", "1000", "--hidden-dim", "32", "--vae-epochs", "1"]
         assert train_script.main([*argv, "--no-progress", "--no-eval", "--seed", "3", "--checkpoint", str(path)]) == 0
     a, b = (load_checkpoint(p)[0].guide.state_dict() for p in paths)
     assert all(torch.equal(a[k], b[k]) for k in a)

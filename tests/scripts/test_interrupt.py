@@ -22,7 +22,7 @@ def _train_command(data_dir, checkpoint):
     return [
         sys.executable, "scripts/train.py", "--data-dir", str(data_dir), "--train-limit", "6000", "--epochs", "3",
         "--batch-size", "20", "--hidden-dim", "128", "--checkpoint-every", "40", "--seed", "7",
-        "--no-eval", "--no-progress", "--checkpoint", str(checkpoint),
+        "--held-out", "0", "--no-eval", "--no-progress", "--checkpoint", str(checkpoint),
     ]  # fmt: skip
 
 

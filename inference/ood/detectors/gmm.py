@@ -6,9 +6,9 @@ import torch
 from sklearn.mixture import GaussianMixture
 from torch import Tensor, nn
 
-from inference.classifiers import batched
 from inference.data import ImageSet
-from inference.detectors.base import Detector
+from inference.ood.classifiers import batched
+from inference.ood.detectors.base import Detector
 
 
 class FeatureGMM(Detector):

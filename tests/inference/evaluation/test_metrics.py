@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from inference import metrics
+from inference.evaluation import metrics
 
 
 def test_perfect_separation():

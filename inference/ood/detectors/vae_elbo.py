@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
+from bnn import VAE
 from inference.data import ImageSet
-from inference.detectors.base import Detector
-from inference.vae import VAE, train_vae
+from inference.density import train_vae, vae_elbo
+from inference.ood.detectors.base import Detector
 
 
 class VAEElbo(Detector):
@@ -26,5 +26,4 @@ class VAEElbo(Detector):
     def score(self, images: Tensor) -> Tensor:
         if self.vae is None:
             raise RuntimeError("call fit() first")
-        torch.manual_seed(self.seed)
-        return torch.cat([self.vae.elbo(images[i : i + 2048], self.num_particles) for i in range(0, len(images), 2048)])
+        return vae_elbo(self.vae, images, self.num_particles, seed=self.seed)

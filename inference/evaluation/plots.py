@@ -1,7 +1,6 @@
 """Figures of the networks' doubt. Every function returns a :class:`matplotlib.figure.Figure`.
 
-The notebooks show them; ``scripts/evaluate.py`` saves the dataset-level ones as PNGs
-next to the results page.
+The notebooks show them; the evaluation saves the dataset-level ones as PNGs next to the results page.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from matplotlib.figure import Figure  # not pyplot: no global state, any backend
 from torch import Tensor
 
 from bnn import MeanFieldGuide
+from inference.evaluation.guarantee import GuaranteeCheck
 
 IN_COLOUR, OUT_COLOUR, PASS_COLOUR = "tab:blue", "tab:orange", "tab:green"
 
@@ -111,19 +111,23 @@ def weight_densities(guide: MeanFieldGuide, site: str = "fc1.weight", count: int
     return fig
 
 
-def abstention_by_dataset(rates: Mapping[str, float], reference: Mapping[str, float] | None = None) -> Figure:
-    """Bar chart of the fraction of each dataset the model refused (with the reference's, where known)."""
-    names = list(rates)
-    fig = Figure(figsize=(7, 3), layout="constrained")
-    ax = fig.subplots()
-    x = np.arange(len(names))
-    ax.bar(x - 0.2 if reference else x, [rates[n] for n in names], width=0.4 if reference else 0.6, label="this project")
+def abstention_by_dataset(refused: Mapping[str, Mapping[str, float]], reference: Mapping[str, float] | None = None) -> Figure:
+    """Grouped bars: the fraction of each dataset each rule refused (``refused[set][rule]``), and the reference's."""
+    names = list(refused)
+    rules = list(dict.fromkeys(rule for row in refused.values() for rule in row))
+    series = {f"{rule} rule": [refused[n].get(rule, np.nan) for n in names] for rule in rules}
     if reference:
-        ax.bar(x + 0.2, [reference.get(n, np.nan) for n in names], width=0.4, color="0.7", label="reference notebook")
-        ax.legend()
-    ax.set_xticks(x, names)
+        series["reference notebook"] = [reference.get(n, np.nan) for n in names]
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    ax = fig.subplots()
+    x, width = np.arange(len(names)), 0.8 / len(series)
+    for i, (label, values) in enumerate(series.items()):
+        colour = "0.7" if label == "reference notebook" else None
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width=width, label=label, color=colour)
+    ax.set_xticks(x, names, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("refused")
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -162,16 +166,46 @@ def risk_coverage(curves: Mapping[str, tuple[Tensor, Tensor]]) -> Figure:
 
     ``curves`` maps a name to ``(score, correct)``, both ``(N,)``: higher scores are answered first.
     """
+    from inference.evaluation.metrics import risk_coverage as curve
+
     fig = Figure(figsize=(7, 3.5), layout="constrained")
     ax = fig.subplots()
     for name, (score, correct) in curves.items():
-        order = np.argsort(-_numpy(score), kind="stable")
-        hits = _numpy(correct)[order].astype(np.float64)
-        n = np.arange(1, len(hits) + 1)
-        ax.plot(n / len(hits), np.cumsum(hits) / n, label=name)
+        coverage, risk = curve(score, correct)
+        ax.plot(coverage, 1.0 - risk, label=name)
     ax.set_xlabel("coverage")
     ax.set_ylabel("accuracy on answered")
     ax.legend()
+    return fig
+
+
+def guarantee(check: GuaranteeCheck) -> Figure:
+    """Histograms of the realised false-refusal rate (against ``alpha``) and risk (against ``max_risk``) over re-splits."""
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.hist(check.false_refusal, bins=30, color=IN_COLOUR)
+    left.axvline(check.alpha, color="black", lw=1.5, label=f"alpha = {check.alpha:g}")
+    left.axvline(check.mean_false_refusal, color=OUT_COLOUR, lw=1.5, ls="--", label=f"mean {check.mean_false_refusal:.4f}")
+    left.set_xlabel("MNIST test digits refused by the gate")
+    left.set_ylabel("re-splits")
+    left.legend(fontsize=8)
+    right.hist(check.risk, bins=30, color=PASS_COLOUR)
+    right.axvline(check.max_risk, color="black", lw=1.5, label=f"max_risk = {check.max_risk:g}")
+    right.set_xlabel(f"error among answered (risk gate, delta = {check.delta:g})")
+    right.legend(fontsize=8)
+    return fig
+
+
+def image_grid(images: Tensor, titles: Sequence[str], columns: int = 6) -> Figure:
+    """``(N, 784)`` images in [0, 1] side by side, each with its title."""
+    rows = max(1, -(-len(titles) // columns))
+    fig = Figure(figsize=(1.6 * columns, 1.9 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns)).flatten()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, title in zip(axes, images, titles, strict=False):
+        ax.imshow(_numpy(image).reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
     return fig
 
 

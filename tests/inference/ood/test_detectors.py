@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from inference.adversarial import bim, fgsm
-from inference.classifiers import CNN, MLP, fit_temperature, train_classifier
 from inference.data import ImageSet
-from inference.detectors import BayesianDetector, FeatureGMM, Mahalanobis, MaxSoftmax, TemperatureScaled, VAEElbo
-from inference.metrics import auroc
+from inference.evaluation.metrics import auroc
+from inference.ood.adversarial import bim, fgsm
+from inference.ood.classifiers import CNN, MLP, fit_temperature, train_classifier
+from inference.ood.detectors import BayesianDetector, FeatureGMM, Mahalanobis, MaxSoftmax, TemperatureScaled, VAEElbo
 from tests.conftest import synthetic
 
 
@@ -83,10 +83,10 @@ def test_vae_elbo_is_a_per_image_bound_and_prefers_its_training_data():
 
 def test_bayesian_scores_agree_with_the_rule(tiny):
     x = torch.rand(20, 784)
-    median = BayesianDetector(tiny, "median", num_samples=10).score(x)
+    median = BayesianDetector(tiny, "max_median", num_samples=10).score(x)
     from inference import predict_with_abstain
 
-    assert torch.equal(median, predict_with_abstain(tiny, x, 10).score)
+    assert torch.equal(median, predict_with_abstain(tiny, x, 10, rule="median").score)
     entropy = -BayesianDetector(tiny, "entropy", num_samples=10).score(x)
     mutual = -BayesianDetector(tiny, "mutual_information", num_samples=10).score(x)
     assert (mutual >= -1e-5).all() and (mutual <= entropy + 1e-5).all()  # 0 <= I <= H

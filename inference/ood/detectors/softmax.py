@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from inference.classifiers import batched, fit_temperature
 from inference.data import ImageSet
-from inference.detectors.base import Detector
+from inference.ood.classifiers import batched, fit_temperature
+from inference.ood.detectors.base import Detector
 
 
 class MaxSoftmax(Detector):

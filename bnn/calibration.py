@@ -1,0 +1,119 @@
+"""What a calibration stores: the held-out digits' scores and the VAE that scores input density.
+
+:mod:`inference.calibration` computes a :class:`Calibration` and turns it into conformal
+p-values; this module only holds it and converts it to and from a checkpoint's plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from bnn.vae import VAE, VAEConfig
+
+
+class CalibrationError(ValueError):
+    """A stored calibration that does not fit together (wrong shapes, dtypes or non-finite scores)."""
+
+
+@dataclass
+class Calibration:
+    """Scores of ``n`` held-out training digits that the network and the VAE never saw.
+
+    Attributes
+    ----------
+    mutual_information
+        ``(n,)``: each digit's mutual information between label and weights (epistemic uncertainty).
+    density
+        ``(n,)``: each digit's VAE ELBO in nats (an estimate of ``log p(x)``).
+    percentile_probs
+        ``(n, C)``: each class's ``percentile``-th probability across the networks.
+    labels
+        ``(n,)``: the digits' true classes.
+    vae
+        The VAE (trained on the training split only) whose ELBO gives ``density``.
+    num_samples, percentile, vae_particles
+        How the scores were computed; p-values are exact only for predictions made the same way.
+    split_size, split_seed
+        Which training images were held out (:func:`inference.data.split_calibration`).
+    """
+
+    mutual_information: Tensor
+    density: Tensor
+    percentile_probs: Tensor
+    labels: Tensor
+    vae: VAE
+    num_samples: int
+    percentile: float
+    vae_particles: int
+    split_size: int
+    split_seed: int
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def to(self, device: str | torch.device) -> Calibration:
+        self.vae.to(device)
+        return self
+
+    def to_state(self) -> dict[str, Any]:
+        """Tensors and plain data only, for a checkpoint read with ``weights_only=True``."""
+        return {
+            "mutual_information": self.mutual_information.cpu(),
+            "density": self.density.cpu(),
+            "percentile_probs": self.percentile_probs.cpu(),
+            "labels": self.labels.cpu(),
+            "vae_config": self.vae.config.to_dict(),
+            "vae": {k: v.detach().cpu() for k, v in self.vae.state_dict().items()},
+            "num_samples": self.num_samples,
+            "percentile": self.percentile,
+            "vae_particles": self.vae_particles,
+            "split_size": self.split_size,
+            "split_seed": self.split_seed,
+        }
+
+    @classmethod
+    def from_state(cls, state: Any) -> Calibration:
+        """Rebuild and validate; raises :class:`CalibrationError` naming what does not fit."""
+        if not isinstance(state, dict):
+            raise CalibrationError(f"a calibration must be a dict, got {type(state).__name__}")
+        try:
+            vae = VAE(VAEConfig(**state["vae_config"]))
+            vae.load_state_dict(state["vae"])
+            calibration = cls(
+                mutual_information=state["mutual_information"],
+                density=state["density"],
+                percentile_probs=state["percentile_probs"],
+                labels=state["labels"],
+                vae=vae.eval(),
+                num_samples=int(state["num_samples"]),
+                percentile=float(state["percentile"]),
+                vae_particles=int(state["vae_particles"]),
+                split_size=int(state["split_size"]),
+                split_seed=int(state["split_seed"]),
+            )
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CalibrationError(f"the calibration is incomplete or does not fit its VAE: {err}") from None
+        calibration.validate()
+        return calibration
+
+    def validate(self) -> None:
+        n = len(self.labels) if isinstance(self.labels, Tensor) else -1
+        checks = {
+            "mutual_information": (1, torch.is_floating_point),
+            "density": (1, torch.is_floating_point),
+            "percentile_probs": (2, torch.is_floating_point),
+            "labels": (1, lambda t: t.dtype == torch.int64),
+        }
+        for name, (dims, dtype_ok) in checks.items():
+            value = getattr(self, name)
+            if not isinstance(value, Tensor) or value.dim() != dims or value.shape[0] != n or not dtype_ok(value):
+                desc = f"{tuple(value.shape)} {value.dtype}" if isinstance(value, Tensor) else type(value).__name__
+                raise CalibrationError(f"calibration {name} is {desc}; expected {dims} dimension(s) of length {n}")
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                raise CalibrationError(f"calibration {name} has NaN or infinite values")
+        if n < 1:
+            raise CalibrationError("a calibration needs at least one held-out image")

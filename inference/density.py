@@ -1,0 +1,45 @@
+"""The density of an input: train a :class:`bnn.VAE` by SVI and score images by its ELBO."""
+
+from __future__ import annotations
+
+import pyro
+import torch
+from pyro.infer import SVI, Trace_ELBO
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from bnn import VAE, VAEConfig
+from inference.data import ImageSet
+
+
+def train_vae(
+    data: ImageSet,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+    config: VAEConfig | None = None,
+) -> VAE:
+    """Fit a :class:`VAE` to ``data`` by SVI on ``Trace_ELBO`` with Adam; returns it in eval mode on ``data``'s device."""
+    pyro.set_rng_seed(seed)
+    pyro.clear_param_store()
+    vae = VAE(config).to(data.images.device)
+    svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": lr}), Trace_ELBO())
+    generator = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        order = torch.randperm(len(data), generator=generator)
+        for idx in tqdm(order.split(batch_size), desc=f"VAE epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
+            svi.step(data.images[idx])
+    pyro.clear_param_store()  # the parameters live on in the module
+    return vae.eval()
+
+
+def vae_elbo(vae: VAE, images: Tensor, num_particles: int = 8, seed: int | None = 0, chunk_size: int = 4096) -> Tensor:
+    """``(N,)`` importance-weighted ELBO of each image in nats, chunk by chunk; ``seed`` fixes the draws of ``z``."""
+    generator_state = torch.random.fork_rng(devices=[images.device] if images.device.type == "cuda" else [])
+    with generator_state:
+        if seed is not None:
+            torch.manual_seed(seed)
+        chunks = [vae.elbo(images[i : i + chunk_size], num_particles) for i in range(0, images.shape[0], chunk_size)]
+    return torch.cat(chunks) if chunks else images.new_empty(0)
