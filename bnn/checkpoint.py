@@ -82,7 +82,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: train a model first (see the README's `make train`)")
+        raise FileNotFoundError(f"no checkpoint at {path}: train a model and save it there first")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

@@ -121,8 +121,8 @@ def load_torchvision(name: str, train: bool, data_dir: str | os.PathLike[str] | 
     return ImageSet(f"{name}-{split}", _flatten(ds.data), ds.targets.to(torch.int64))
 
 
-def verify_raw_files(name: str, raw: Path, train: bool) -> None:
-    """Check the MD5 of every IDX file of the split that is present (extracted or .gz).
+def verify_raw_files(name: str, raw: Path, train: bool) -> list[Path]:
+    """Check the MD5 of every IDX file of the split that is present (extracted or .gz); return those checked.
 
     Raises
     ------
@@ -132,16 +132,19 @@ def verify_raw_files(name: str, raw: Path, train: bool) -> None:
     prefix = "train" if train else "t10k"
     expected = dict(_EXTRACTED_MD5[name])
     expected.update({file: md5 for file, md5 in _TORCHVISION[name].resources})
+    checked = []
     for file, md5 in expected.items():
         path = raw / file
         if not file.startswith(prefix) or not path.is_file():
             continue
+        checked.append(path)
         digest = hashlib.md5(path.read_bytes()).hexdigest()
         if digest != md5:
             raise CorruptDatasetError(
                 f"{path} ({path.stat().st_size:,} bytes) has MD5 {digest}, but the published {name} file has {md5}: "
                 "it is truncated, damaged or a different file. Delete it and download it again (or copy it again)."
             )
+    return checked
 
 
 def _missing(name: str, raw: Path, err: Exception | None = None) -> DatasetNotFoundError:

@@ -118,6 +118,7 @@ def train(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     max_steps: int | None = None,
     extra_state: dict[str, Any] | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Fit ``trained.guide`` by SVI; return one summary dict per finished epoch.
 
@@ -134,6 +135,8 @@ def train(
         Stop after this many optimisation steps in total (for tests and benchmarks).
     extra_state
         Plain data saved with every checkpoint's training state (how the training set was made, say).
+    on_checkpoint
+        Called with the global step after every checkpoint written.
 
     Raises
     ------
@@ -204,6 +207,8 @@ def train(
         if not torch.isfinite(probe) or not all(torch.isfinite(p).all() for p in guide.parameters()):
             raise diverged("the loss at the parameters to be saved is not finite")
         save_checkpoint(checkpoint, trained, state())
+        if on_checkpoint is not None:
+            on_checkpoint(global_step)
 
     while epoch < config.epochs:
         order = _shuffle(num_data, config.seed, epoch).to(device)

@@ -115,6 +115,8 @@ def run(args: argparse.Namespace, given: set[str]) -> int:
         progress=args.progress,
         on_epoch=report,
         extra_state={"calibration_config": vars(calibration) | {"held_out": len(held_out)}, "train_limit": args.train_limit},
+        # Without a progress bar, a log line per checkpoint shows how far a run got.
+        on_checkpoint=None if args.progress else lambda step: print(f"saved checkpoint at step {step}", flush=True),
     )
     print(f"trained {len(history)} epochs ({time.perf_counter() - started:.0f} s this run)")
     _, state = load_checkpoint(args.checkpoint)

@@ -16,14 +16,19 @@ from inference.data import DatasetNotFoundError, ImageSet, load_mnist, resolve_d
 REQUIRE_DATA = os.environ.get("BNN_REQUIRE_DATA") == "1"
 
 
+def skip_or_fail(why: str):
+    """Skip a test whose data is missing, or fail it under BNN_REQUIRE_DATA=1 (CI)."""
+    if REQUIRE_DATA:
+        pytest.fail(f"BNN_REQUIRE_DATA=1 but the data is missing: {why}")
+    pytest.skip(f"data missing: {why}")
+
+
 def need(loader, *args):
     """Load a dataset or skip the test with the loader's message (fail instead under BNN_REQUIRE_DATA=1)."""
     try:
         return loader(*args)
     except DatasetNotFoundError as err:
-        if REQUIRE_DATA:
-            pytest.fail(f"BNN_REQUIRE_DATA=1 but the data is missing: {err}")
-        pytest.skip(f"data missing: {err}")
+        skip_or_fail(str(err))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -16,7 +16,7 @@ QUICK = TrainConfig(epochs=8, batch_size=256, lr=1e-3, scale_lr=3e-2)
 
 
 def load_or_train(
-    checkpoint: str | os.PathLike[str] = DEFAULT_CHECKPOINT,
+    checkpoint: str | os.PathLike[str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     *,
     train_limit: int | None = 10_000,
@@ -24,13 +24,15 @@ def load_or_train(
     save: bool = False,
     progress: bool = False,
 ) -> TrainedBNN:
-    """The model at ``checkpoint``; if there is none, train and calibrate one on the first ``train_limit`` images.
+    """The model at ``checkpoint`` (default :data:`bnn.DEFAULT_CHECKPOINT`); if there is none, train and calibrate
+    one on the first ``train_limit`` images.
 
     ``train_limit=None`` trains the default configuration on all of MNIST (as ``make train`` does);
     otherwise :data:`QUICK` on the slice, part of which is held out for calibration (:func:`held_out_size`).
     With ``save``, the trained model is written to ``checkpoint``.
     """
-    if Path(checkpoint).is_file():
+    checkpoint = Path(DEFAULT_CHECKPOINT if checkpoint is None else checkpoint)
+    if checkpoint.is_file():
         return load_model(checkpoint)
     print(f"{checkpoint} not found: training a {'default' if train_limit is None else 'quick stand-in'} model")
     full = load_mnist(True, data_dir).head(train_limit)

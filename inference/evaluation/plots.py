@@ -14,6 +14,7 @@ from torch import Tensor
 
 from bnn import MeanFieldGuide
 from inference.evaluation.guarantee import GuaranteeCheck
+from inference.predictive import DEFAULT_RULE
 
 IN_COLOUR, OUT_COLOUR, PASS_COLOUR = "tab:blue", "tab:orange", "tab:green"
 
@@ -25,7 +26,7 @@ def _numpy(x: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
 def network_histograms(
     image: Tensor,
     samples: Tensor,
-    threshold: float = 0.2,
+    threshold: float = DEFAULT_RULE.threshold,
     percentile: float = 50.0,
     title: str | None = None,
 ) -> Figure:

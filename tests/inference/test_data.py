@@ -15,6 +15,7 @@ from inference.data import (
     resolve_data_dir,
     uniform_noise,
 )
+from tests.conftest import need, skip_or_fail
 
 
 def test_data_dir_from_argument_environment_or_default(monkeypatch, tmp_path):
@@ -73,7 +74,7 @@ def test_noise_sets_are_seeded_and_in_range():
 def test_real_mnist_and_notmnist(mnist_test, data_dir):
     assert mnist_test.images.shape == (10_000, 784) and mnist_test.labels.bincount().tolist()[0] == 980
     assert mnist_test.images.min() >= 0 and mnist_test.images.max() == 1
-    letters = load_notmnist(data_dir) if (data_dir / "notMNIST_459").is_dir() else pytest.skip("no notMNIST_459")
+    letters = need(load_notmnist, data_dir)
     assert len(letters) == 459 and letters.skipped == []
 
 
@@ -106,7 +107,9 @@ def test_the_shared_files_pass_the_checksums(data_dir):
 
     for name in ("MNIST", "FashionMNIST"):
         raw = data_dir / name / "raw"
-        if not raw.is_dir():
-            pytest.skip(f"{raw} missing")
-        verify_raw_files(name, raw, train=True)
-        verify_raw_files(name, raw, train=False)
+        for train in (True, False):
+            checked = verify_raw_files(name, raw, train)
+            if not checked:
+                skip_or_fail(f"no {name} IDX files in {raw}")
+            # Images and labels, at least one form of each (extracted or .gz), were read and matched.
+            assert {path.name.split("-")[1] for path in checked} == {"images", "labels"}, checked

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -119,3 +120,69 @@ def test_model_argument_is_checked(tiny):
         predict_with_abstain(tiny.model, torch.rand(1, 784))
     with pytest.raises(ValueError, match="num_samples"):
         predict_with_abstain(tiny, torch.rand(1, 784), num_samples=0)
+
+
+def _reference_decision(samples, threshold, percentile):
+    """The rule written independently with numpy: interpolated percentile, strict '>', best candidate."""
+    level = np.percentile(samples.double().numpy(), percentile, axis=0)
+    candidates = level > threshold
+    best = np.where(candidates, level, -1.0).argmax(-1)
+    return np.where(candidates.any(-1), best, ABSTAIN), candidates, level
+
+
+@pytest.mark.parametrize("num_networks", [100, 7, 1])
+@pytest.mark.parametrize(("threshold", "percentile"), [(0.2, 50.0), (0.0, 0.0), (1.0, 100.0), (0.35, 25.0), (0.1, 90.0)])
+def test_decide_matches_numpy_percentile(num_networks, threshold, percentile):
+    g = torch.Generator().manual_seed(num_networks)
+    samples = torch.softmax(torch.randn(num_networks, 300, 10, generator=g) * 2, -1)
+    prediction, candidates, level = decide(samples, threshold, percentile)
+    expected = _reference_decision(samples, threshold, percentile)
+    assert np.allclose(level.numpy(), expected[2], atol=1e-6)
+    assert np.array_equal(candidates.numpy(), expected[1]) and np.array_equal(prediction.numpy(), expected[0])
+
+
+def test_decide_corner_cases():
+    # 100 networks: the median interpolates between the 50th and 51st values.
+    probs = torch.zeros(100, 3, 10)
+    probs[:50, 0, 4], probs[50:, 0, 4] = 0.1, 0.3  # median exactly 0.2: not above the threshold
+    probs[:, 1, 2], probs[:, 1, 6] = 0.4, 0.4  # a tie between two candidates: the lower index wins, both listed
+    probs[:50, 2, 1], probs[50:, 2, 1] = 0.2, 0.6  # median 0.4
+    prediction, candidates, level = decide(probs)
+    assert level[0, 4].item() == pytest.approx(0.2) and prediction[0] == ABSTAIN and not candidates[0].any()
+    assert prediction[1] == 2 and candidates[1].nonzero().flatten().tolist() == [2, 6]
+    assert level[2, 1].item() == pytest.approx(0.4) and prediction[2] == 1
+    assert decide(probs, threshold=1.0)[0].eq(ABSTAIN).all()  # nothing exceeds 1
+    empty = decide(torch.zeros(100, 0, 10))
+    assert empty[0].shape == (0,) and empty[2].shape == (0, 10)
+
+
+def test_decide_in_chunks_matches_one_pass():
+    """More than 2**24 / (S * C) inputs go through torch.quantile in chunks."""
+    g = torch.Generator().manual_seed(5)
+    samples = torch.rand(100, 17_000, 10, generator=g)
+    prediction, _, level = decide(samples)
+    expected = np.percentile(samples.numpy(), 50, axis=0)
+    assert np.allclose(level.numpy(), expected, atol=1e-6)
+    assert np.array_equal(prediction.numpy(), _reference_decision(samples, 0.2, 50.0)[0])
+
+
+def test_same_pixels_give_the_same_answer_as_numpy_list_tensor_or_pil(tiny):
+    from PIL import Image
+
+    pixels = (np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)
+    floats = pixels.astype(np.float32) / 255  # lists carry no dtype, so pixels in a list are floats in [0, 1]
+    forms = [pixels, torch.from_numpy(pixels), floats, floats.tolist(), torch.from_numpy(floats), Image.fromarray(pixels)]
+    results = [predict_with_abstain(tiny, form, 10, rule="median") for form in forms]
+    for other in results[1:]:
+        assert torch.equal(other.percentile_probs, results[0].percentile_probs)
+
+
+def test_read_only_arrays_are_accepted_without_a_warning(tiny):
+    import warnings
+
+    buffer = np.frombuffer(bytes(range(256)) * 4, dtype=np.uint8)[:784].reshape(28, 28)
+    assert not buffer.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = predict_with_abstain(tiny, buffer, 10, rule="median")
+    assert len(result) == 1

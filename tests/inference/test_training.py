@@ -85,3 +85,15 @@ def test_dataset_size_must_match_the_likelihood_plate():
 def test_impossible_configurations_are_rejected(kwargs):
     with pytest.raises(ValueError):
         TrainConfig(**kwargs)
+
+
+def test_optimizer_gives_the_means_and_the_scales_their_own_learning_rates():
+    from inference.training import make_optimizer
+
+    trained = _fresh()
+    optimizer = make_optimizer(trained, TrainConfig(lr=1e-3, scale_lr=5e-2))
+    names = {id(p): n for n, p in trained.guide.named_parameters()}
+    by_lr = {group["lr"]: {names[id(p)] for p in group["params"]} for group in optimizer.param_groups}
+    assert by_lr[1e-3] and all(n.endswith("_loc") for n in by_lr[1e-3])
+    assert by_lr[5e-2] and all(n.endswith("_rho") for n in by_lr[5e-2])
+    assert by_lr[1e-3] | by_lr[5e-2] == set(names.values())

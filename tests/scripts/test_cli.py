@@ -127,3 +127,21 @@ def test_same_seed_gives_the_same_checkpoint(tmp_path, data_dir):
         assert train_script.main([*argv, "--no-progress", "--no-eval", "--seed", "3", "--checkpoint", str(path)]) == 0
     a, b = (load_checkpoint(p)[0].guide.state_dict() for p in paths)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.fault("--resume with flags that differ from the checkpoint")
+def test_resume_refuses_changed_flags_and_accepts_more_epochs(tmp_path, data_dir, capsys):
+    from inference.data import load_mnist
+
+    need(load_mnist, True, data_dir, False)
+    ckpt = tmp_path / "r.pt"
+    argv = ["--data-dir", str(data_dir), "--train-limit", "2000", "--hidden-dim", "16", "--held-out", "0"]
+    argv += ["--no-progress", "--no-eval", "--checkpoint", str(ckpt)]
+    assert train_script.main([*argv, "--epochs", "1"]) == 0
+    before = ckpt.read_bytes()
+    assert train_script.main([*argv, "--epochs", "2", "--resume", "--lr", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--lr 0.5 (checkpoint: 0.002)" in err and "Drop them" in err
+    assert ckpt.read_bytes() == before  # nothing was lost or rewritten
+    assert train_script.main([*argv, "--epochs", "2", "--resume"]) == 0
+    assert load_checkpoint(ckpt)[1]["epoch"] == 2
