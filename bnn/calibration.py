@@ -25,8 +25,10 @@ class Calibration:
 
     Attributes
     ----------
+    entropy
+        ``(n,)``: each digit's predictive entropy in nats (the posterior's total uncertainty; the gate's score).
     mutual_information
-        ``(n,)``: each digit's mutual information between label and weights (epistemic uncertainty).
+        ``(n,)``: each digit's mutual information between label and weights (its epistemic part; reported).
     density
         ``(n,)``: each digit's VAE ELBO in nats (an estimate of ``log p(x)``).
     percentile_probs
@@ -41,6 +43,7 @@ class Calibration:
         Which training images were held out (:func:`inference.data.split_calibration`).
     """
 
+    entropy: Tensor
     mutual_information: Tensor
     density: Tensor
     percentile_probs: Tensor
@@ -62,6 +65,7 @@ class Calibration:
     def to_state(self) -> dict[str, Any]:
         """Tensors and plain data only, for a checkpoint read with ``weights_only=True``."""
         return {
+            "entropy": self.entropy.cpu(),
             "mutual_information": self.mutual_information.cpu(),
             "density": self.density.cpu(),
             "percentile_probs": self.percentile_probs.cpu(),
@@ -84,6 +88,7 @@ class Calibration:
             vae = VAE(VAEConfig(**state["vae_config"]))
             vae.load_state_dict(state["vae"])
             calibration = cls(
+                entropy=state["entropy"],
                 mutual_information=state["mutual_information"],
                 density=state["density"],
                 percentile_probs=state["percentile_probs"],
@@ -103,6 +108,7 @@ class Calibration:
     def validate(self) -> None:
         n = len(self.labels) if isinstance(self.labels, Tensor) else -1
         checks = {
+            "entropy": (1, torch.is_floating_point),
             "mutual_information": (1, torch.is_floating_point),
             "density": (1, torch.is_floating_point),
             "percentile_probs": (2, torch.is_floating_point),

@@ -21,6 +21,7 @@ CHECKS: dict[str, tuple[str, Any]] = {
     "nonnegative_int": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "int": ("an integer", _is_int),
     "positive": ("a positive finite number", lambda v: _is_number(v) and 0 < v < math.inf),
+    "nonnegative": ("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf),
     "unit": ("a number in [0, 1]", lambda v: _is_number(v) and 0.0 <= v <= 1.0),
     "open_unit": ("a number strictly between 0 and 1", lambda v: _is_number(v) and 0.0 < v < 1.0),
     "percent": ("a number in [0, 100]", lambda v: _is_number(v) and 0.0 <= v <= 100.0),

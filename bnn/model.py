@@ -13,6 +13,15 @@ from bnn.config import BNNConfig
 from bnn.layers import BayesianLinear, linear
 
 
+def uniform_cross_entropy(logits: Tensor) -> Tensor:
+    """``(..., C)`` logits -> ``(...)`` cross-entropy of the uniform distribution to ``softmax(logits)``, in nats.
+
+    ``-(1/C) sum_c log softmax(logits)_c = logsumexp(logits) - mean(logits)``; its minimum, ``log C``,
+    is reached by a uniform prediction.
+    """
+    return torch.logsumexp(logits, -1) - logits.mean(-1)
+
+
 class BayesianMLP(PyroModule):
     """A Pyro model ``input_dim -> hidden_dim (ReLU) -> num_classes``.
 
@@ -35,12 +44,22 @@ class BayesianMLP(PyroModule):
     def layers(self) -> dict[str, BayesianLinear]:
         return {name: getattr(self, name) for name in self.layer_names}
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor | None = None, contrast: Tensor | None = None, contrast_weight: float = 0.0) -> Tensor:
         """Draw a network, return its logits and observe ``y`` if given.
 
         ``x``: ``(B, input_dim)`` floats; ``y``: ``(B,)`` class indices. Returns ``(B, num_classes)``.
+
+        With ``contrast`` ``(B', input_dim)``, inputs unlike any digit (a noise-contrastive prior,
+        Hafner et al.), the same network is also asked to be uncertain about them: a factor
+        ``-contrast_weight * CE(uniform, p(. | contrast, w))`` per input, in a plate scaled like the data's.
         """
-        logits = self.fc2(torch.relu(self.fc1(x)))
+        if contrast is None:
+            logits = self.fc2(torch.relu(self.fc1(x)))
+        else:  # one draw of the network for both batches
+            both = self.fc2(torch.relu(self.fc1(torch.cat([x, contrast]))))
+            logits, contrast_logits = both[: x.shape[0]], both[x.shape[0] :]
+            with pyro.plate("contrast", size=self.config.num_data, subsample=torch.arange(contrast.shape[0], device=x.device)):
+                pyro.factor("contrast_prior", -contrast_weight * uniform_cross_entropy(contrast_logits))
         subsample = torch.arange(x.shape[0], device=x.device)
         with pyro.plate("data", size=self.config.num_data, subsample=subsample):
             pyro.sample("obs", dist.Categorical(logits=logits), obs=y)

@@ -4,8 +4,10 @@ The gate asks of every input: is it as familiar as the held-out digits? Two nonc
 scores answer, each with a conformal p-value (Bates, Candès, Lei, Romano & Sesia, "Testing
 for outliers with conformal p-values"):
 
-- the posterior's **mutual information** between label and weights (epistemic uncertainty;
-  large is unusual): ``p = (1 + #{calibration scores >= s}) / (n + 1)``;
+- the posterior predictive's **entropy** (its total uncertainty; large is unusual):
+  ``p = (1 + #{calibration scores >= s}) / (n + 1)``. The noise-contrastive prior teaches the
+  sampled networks to *agree* on a uniform answer for unfamiliar inputs, so their doubt shows in
+  the entropy of the predictive rather than in their disagreement (mutual information);
 - the input's **density**, the ELBO of a VAE trained on the training split, tested
   two-sided as a typicality test (Nalisnick et al. 2019): an input far *more* likely
   than the held-out digits (a blank page, a flat grey) is as unfamiliar as one far less
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from inference.predictive import AbstainResult
 
 #: The gate's components and whether each is tested two-sided.
-GATE_COMPONENTS = {"mutual_information": False, "density": True}
+GATE_COMPONENTS = {"entropy": False, "density": True}
 #: Confidence thresholds the risk gate may choose from, fixed before seeing any data (denser near 1,
 #: where a well-trained network's confidences are).
 RISK_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999)
@@ -195,6 +197,7 @@ def calibrate(
     result = predict_with_abstain(trained, held_out.images, num_samples, percentile=percentile, rule="median", seed=seed)
     density = vae_elbo(vae, held_out.images.to(device), config.vae_particles, seed=seed).cpu()
     trained.calibration = Calibration(
+        entropy=result.entropy,
         mutual_information=result.mutual_information,
         density=density,
         percentile_probs=result.percentile_probs,

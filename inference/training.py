@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 
 from bnn import LocalReparameterization, TrainedBNN, save_checkpoint
 from bnn.config import check_fields, option
+from inference.augment import random_shift
+from inference.contrast import contrast_inputs
 from inference.data import ImageSet
 from inference.elbo import MeanFieldELBO
 
@@ -53,6 +55,16 @@ class TrainConfig:
         the prior either way, which is what makes the network doubt unfamiliar inputs.
     local_reparam
         Sample pre-activations instead of weights during training (lower variance, same ELBO).
+    shift
+        Move each training digit by a random offset of up to this many pixels in x and y
+        (:func:`inference.augment.random_shift`), a prior that a digit's class does not depend on where it sits.
+    cosine_lr
+        Multiply both learning rates by ``(1 + cos(pi * step / total_steps)) / 2`` (computed from the
+        step, so a resumed run follows the same schedule).
+    contrast_weight
+        Weight of the noise-contrastive prior: a quarter of every minibatch's digits are also corrupted
+        beyond recognition (:mod:`inference.contrast`) and the sampled network is asked to predict the
+        uniform distribution on them, with this weight per input (0: off).
     seed
         Seeds the initialisation, the shuffling and every Monte Carlo draw.
     checkpoint_every
@@ -65,6 +77,11 @@ class TrainConfig:
     scale_lr: float = option(2e-2, "positive", "Adam learning rate of the standard deviations")
     kl_weight: float = option(0.1, "positive", "weight of the KL term; 1 is the plain ELBO")
     local_reparam: bool = option(True, "bool", "use the local reparameterisation (sample pre-activations, not weights)")
+    contrast_weight: float = option(
+        0.3, "nonnegative", "weight of the noise-contrastive prior: uncertainty demanded on corrupted digits (0: off)"
+    )
+    cosine_lr: bool = option(False, "bool", "decay both learning rates to 0 along a cosine over the run")
+    shift: int = option(0, "nonnegative_int", "move each training digit by up to this many pixels (0: off)")
     seed: int = option(0, "int", "random seed")
     checkpoint_every: int = option(200, "nonnegative_int", "also checkpoint every N steps, 0 for epoch ends only")
 
@@ -189,13 +206,19 @@ def train(
     # The ELBO scales each analytic KL by the guide site's scale.
     scaled_guide = poutine.scale(guide, scale=config.kl_weight) if config.kl_weight != 1.0 else guide
     steps_per_epoch = math.ceil(num_data / config.batch_size)
+    base_lrs = [config.lr, config.scale_lr]  # make_optimizer's groups; not read back, since a resumed state holds decayed rates
     images, labels = train_set.images.to(device), train_set.labels.to(device)
 
     def loss_at(idx: torch.Tensor) -> torch.Tensor:
         reparam = LocalReparameterization() if config.local_reparam else contextlib.nullcontext()
+        x = random_shift(images[idx], config.shift)
         # Validation off: NaN logits then give a NaN loss, which the callers report.
         with reparam, pyro.validation_enabled(False):
-            return elbo.differentiable_loss(model, scaled_guide, images[idx], labels[idx])
+            if not config.contrast_weight:
+                return elbo.differentiable_loss(model, scaled_guide, x, labels[idx])
+            # A quarter of the batch is enough: the plate scales the factor to the data size either way.
+            contrast = contrast_inputs(x[: max(1, len(idx) // 4)])
+            return elbo.differentiable_loss(model, scaled_guide, x, labels[idx], contrast, config.contrast_weight)
 
     def save() -> None:
         """Write the checkpoint, only if the loss at the parameters being saved is finite."""
@@ -222,6 +245,10 @@ def train(
         )
         while step_in_epoch < steps_per_epoch:
             idx = order[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
+            if config.cosine_lr:
+                factor = 0.5 * (1.0 + math.cos(math.pi * global_step / (config.epochs * steps_per_epoch)))
+                for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                    group["lr"] = base * factor
             loss = loss_at(idx)
             if not torch.isfinite(loss):
                 bar.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from bnn import TrainedBNN
+from bnn import Calibration, TrainedBNN
 from inference.calibration import component_p_values, conformal_p_values, gate_scores
 from inference.data import ImageSet, load_mnist
 from inference.evaluation.guarantee import GuaranteeCheck, resplit_check
@@ -90,20 +90,28 @@ def _refusals(result: AbstainResult) -> dict[str, torch.Tensor]:
 
 def _scores(result: AbstainResult) -> dict[str, torch.Tensor]:
     """Scores for AUROC, higher = more like MNIST."""
-    out = {"max median probability": result.score, "mutual information": -result.mutual_information}
+    out = {
+        "max median probability": result.score,
+        "entropy": -result.entropy,
+        "mutual information": -result.mutual_information,
+    }
     if result.p_value is not None and result.density is not None:
         out["VAE ELBO"] = result.density
         out["calibrated p-value"] = result.p_value
     return out
 
 
-def _ablation(result: AbstainResult, held_out: dict[str, torch.Tensor], alpha: float) -> dict[str, float]:
-    """Fraction refused by each gate component alone, the density tested one-sided, and the combination."""
-    scores = gate_scores(result)
+def _ablation(result: AbstainResult, calibration: Calibration, alpha: float) -> dict[str, float]:
+    """Fraction refused by each gate component alone, mutual information in its place, the density tested
+    one-sided, and the combination."""
+    held_out, scores = gate_scores(calibration), gate_scores(result)
     p = component_p_values(held_out, scores)
     one_sided_low = conformal_p_values(-held_out["density"], -scores["density"])
     variants = {
-        "mutual information alone": p["mutual_information"],
+        "entropy alone": p["entropy"],
+        "mutual information alone (not in the gate)": conformal_p_values(
+            calibration.mutual_information, result.mutual_information
+        ),
         "density alone, one-sided (low ELBO)": one_sided_low,
         "density alone, two-sided": p["density"],
         "combined (Bonferroni)": result.p_value,
@@ -163,7 +171,7 @@ def evaluate(
         multi_candidate=(digits.candidates.sum(-1) > 1).float().mean().item(),
     )
     held_out = gate_scores(trained.calibration) if calibrated else {}
-    ablation = {"MNIST": _ablation(digits, held_out, rule.alpha)} if calibrated else {}
+    ablation = {"MNIST": _ablation(digits, trained.calibration, rule.alpha)} if calibrated else {}
     sets: dict[str, SetResult] = {}
     results = {"MNIST": digits}
     for name, data in ood.items():
@@ -178,7 +186,7 @@ def evaluate(
             skipped_files=len(data.skipped),
         )
         if calibrated:
-            ablation[name] = _ablation(result, held_out, rule.alpha)
+            ablation[name] = _ablation(result, trained.calibration, rule.alpha)
     guarantee = None
     if calibrated and resplits > 0:
         cal = trained.calibration

@@ -6,6 +6,7 @@ The notebooks show them; the evaluation saves the dataset-level ones as PNGs nex
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -194,6 +195,23 @@ def guarantee(check: GuaranteeCheck) -> Figure:
     right.axvline(check.max_risk, color="black", lw=1.5, label=f"max_risk = {check.max_risk:g}")
     right.set_xlabel(f"error among answered (risk gate, delta = {check.delta:g})")
     right.legend(fontsize=8)
+    return fig
+
+
+def study_tradeoff(trials: Sequence[Any], chosen: str) -> Figure:
+    """Per configuration (mean over seeds): test forced accuracy against notMNIST (o) and FashionMNIST (s) refusal."""
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
+    for name in dict.fromkeys(t.name for t in trials):
+        rows = [t for t in trials if t.name == name]
+        accuracy = np.mean([t.test["forced_accuracy"] for t in rows])
+        fashion = np.mean([t.test["FashionMNIST refused"] for t in rows])
+        style = {"color": OUT_COLOUR, "s": 60, "zorder": 3} if name == chosen else {"color": IN_COLOUR, "s": 25}
+        ax.scatter(np.mean([t.test["notMNIST refused"] for t in rows]), accuracy, marker="o", **style)
+        ax.scatter(fashion, accuracy, marker="s", **style)
+        ax.annotate(name, (fashion, accuracy), xytext=(4, 2), textcoords="offset points", fontsize=7)
+    ax.set_xlabel("refused by the median rule (o: notMNIST, s: FashionMNIST, labelled)")
+    ax.set_ylabel("MNIST test accuracy when forced")
     return fig
 
 

@@ -123,6 +123,7 @@ def attach_timing_calibration(trained: TrainedBNN, size: int = 5000, num_samples
     g = torch.Generator().manual_seed(seed)
     classes = trained.config.num_classes
     trained.calibration = Calibration(
+        entropy=torch.rand(size, generator=g),
         mutual_information=torch.rand(size, generator=g),
         density=-100 * torch.rand(size, generator=g),
         percentile_probs=torch.softmax(torch.randn(size, classes, generator=g), -1),

@@ -44,10 +44,10 @@ def test_the_combined_gate_refuses_exchangeable_inputs_at_most_alpha_of_the_time
     trials, n, alpha = 3000, 199, 0.05
     refused = 0
     for _ in range(trials):
-        mi = torch.rand(n + 1, generator=g)
-        density = torch.randn(n + 1, generator=g) + mi  # the two scores depend on each other
-        cal = {"mutual_information": mi[:n], "density": density[:n]}
-        test = {"mutual_information": mi[n:], "density": density[n:]}
+        entropy = torch.rand(n + 1, generator=g)
+        density = torch.randn(n + 1, generator=g) + entropy  # the two scores depend on each other
+        cal = {"entropy": entropy[:n], "density": density[:n]}
+        test = {"entropy": entropy[n:], "density": density[n:]}
         refused += int(unfamiliarity_p_value(cal, test).item() <= alpha)
     # At most alpha: a one-sided binomial test of "rate > alpha" must not reject.
     assert scipy.stats.binomtest(refused, trials, alpha, alternative="greater").pvalue > 1e-3

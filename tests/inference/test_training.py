@@ -33,10 +33,12 @@ def test_same_seed_same_result():
 
 
 @pytest.mark.fault("training interrupted between steps")
-@pytest.mark.parametrize("local_reparam", [True, False])
-def test_interrupted_and_resumed_run_matches_a_straight_run(tmp_path, local_reparam):
+@pytest.mark.parametrize(
+    "options", [{"local_reparam": True}, {"local_reparam": False}, {"cosine_lr": True, "contrast_weight": 0.3}]
+)
+def test_interrupted_and_resumed_run_matches_a_straight_run(tmp_path, options):
     data = synthetic(200)
-    config = TrainConfig(epochs=3, batch_size=32, checkpoint_every=4, local_reparam=local_reparam)
+    config = TrainConfig(epochs=3, batch_size=32, checkpoint_every=4, **options)
     straight = _fresh()
     train(straight, data, config, progress=False)
 
@@ -97,3 +99,15 @@ def test_optimizer_gives_the_means_and_the_scales_their_own_learning_rates():
     assert by_lr[1e-3] and all(n.endswith("_loc") for n in by_lr[1e-3])
     assert by_lr[5e-2] and all(n.endswith("_rho") for n in by_lr[5e-2])
     assert by_lr[1e-3] | by_lr[5e-2] == set(names.values())
+
+
+def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
+    import math
+
+    path = tmp_path / "c.pt"
+    config = TrainConfig(epochs=4, batch_size=50, lr=1e-2, scale_lr=1e-1, cosine_lr=True)
+    train(_fresh(), synthetic(200), config, checkpoint=path, progress=False)
+    groups = load_checkpoint(path)[1]["optimizer"]["param_groups"]
+    # 16 steps; the last runs at (1 + cos(pi * 15 / 16)) / 2 of the base rates.
+    factor = 0.5 * (1 + math.cos(math.pi * 15 / 16))
+    assert [g["lr"] for g in groups] == pytest.approx([1e-2 * factor, 1e-1 * factor])

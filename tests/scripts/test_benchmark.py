@@ -21,5 +21,5 @@ def test_small_benchmark_writes_json_and_the_speed_section(tmp_path, data_dir, c
     assert set(results["predict"]["seconds"]) == {"weights", "local", "local, calibrated rule"}
     assert [m["inputs"] for m in results["memory"]] == [256, 2000]
     text = page.read_text()
-    assert "old" not in text and "predict_with_abstain, method='local'" in text
+    assert "old" not in text and "predict_with_abstain, median rule, method='local'" in text and "calibrated rule" in text
     assert "SVI epoch" in capsys.readouterr().out
