@@ -197,3 +197,17 @@ def test_calibration_split_is_seeded_and_disjoint():
     assert not np.array_equal(held.images.numpy(), split_calibration(data, 20, seed=5)[1].images.numpy())
     with pytest.raises(ValueError, match="cannot hold out"):
         split_calibration(data, 100)
+
+
+def test_held_out_size_for_quick_runs_and_the_smallest_p_value():
+    from inference.calibration import held_out_size, smallest_gate_p_value
+
+    assert held_out_size(60_000, 5000) == 5000  # a tenth would be 6,000: the request caps it
+    assert held_out_size(20_000, 5000) == 2000  # a tenth
+    assert held_out_size(3000, 5000) == 1000  # at least 1,000 ...
+    assert held_out_size(1500, 5000) == 750  # ... but never more than half
+    assert held_out_size(60_000, 0) == 0
+    # Two components, the density two-sided: 2 * 2 / (n + 1).
+    assert smallest_gate_p_value(3999) == pytest.approx(0.001)
+    assert smallest_gate_p_value(199) == pytest.approx(0.02)
+    assert smallest_gate_p_value(0) == 1.0
