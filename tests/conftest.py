@@ -77,3 +77,18 @@ def synthetic(num: int = 200, seed: int = 0) -> ImageSet:
     for k in range(10):
         images[labels == k, k * 70 : k * 70 + 70] = 1.0
     return ImageSet("synthetic", images, labels)
+
+
+def trained_on_synthetic(
+    num_fit: int, num_held_out: int, hidden_dim: int, num_samples: int, vae_epochs: int, data_seed: int = 0
+) -> TrainedBNN:
+    """A small network that really answers: trained on separable fake digits, calibrated on held-out ones."""
+    from inference import CalibrationConfig, TrainConfig, calibrate, train
+
+    data = synthetic(num_fit + num_held_out, seed=data_seed)
+    fit = ImageSet("fit", data.images[:num_fit], data.labels[:num_fit])
+    held_out = ImageSet("held", data.images[num_fit:], data.labels[num_fit:])
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=hidden_dim, num_data=num_fit, init_scale=0.01), seed=0)
+    train(trained, fit, TrainConfig(epochs=10, batch_size=100, lr=1e-2), progress=False)
+    calibrate(trained, held_out, fit, CalibrationConfig(vae_epochs=vae_epochs), num_samples=num_samples, progress=False)
+    return trained

@@ -6,7 +6,7 @@ import scipy.stats
 import torch
 
 from bnn import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from inference import ABSTAIN, CalibrationConfig, ImageSet, Rule, calibrate, decide, predict_with_abstain, train
+from inference import ABSTAIN, Rule, decide, predict_with_abstain
 from inference.calibration import (
     bonferroni,
     certified_threshold,
@@ -15,8 +15,7 @@ from inference.calibration import (
     unfamiliarity_p_value,
 )
 from inference.predictive import TOO_UNCERTAIN, UNFAMILIAR, entropy, mutual_information
-from inference.training import TrainConfig
-from tests.conftest import synthetic
+from tests.conftest import synthetic, trained_on_synthetic
 
 
 def test_p_values_match_the_formula_by_hand():
@@ -92,17 +91,8 @@ def test_entropy_and_mutual_information_match_scipy():
 
 @pytest.fixture(scope="module")
 def calibrated():
-    """A small network trained on separable fake digits, calibrated on held-out ones."""
-    from bnn import BNNConfig, TrainedBNN
-
-    torch.manual_seed(0)
-    data = synthetic(1200)
-    fit = ImageSet("fit", data.images[:900], data.labels[:900])
-    held_out = ImageSet("held", data.images[900:], data.labels[900:])
-    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=32, num_data=900, init_scale=0.01), seed=0)
-    train(trained, fit, TrainConfig(epochs=10, batch_size=100, lr=1e-2), progress=False)
-    calibrate(trained, held_out, fit, CalibrationConfig(vae_epochs=10), num_samples=20, progress=False)
-    return trained
+    """A small network trained on separable fake digits, calibrated on 300 held-out ones."""
+    return trained_on_synthetic(900, 300, hidden_dim=32, num_samples=20, vae_epochs=10)
 
 
 def test_calibrated_rule_answers_familiar_digits_and_refuses_noise_as_unfamiliar(calibrated):

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from bnn import BNNConfig, TrainedBNN
-from inference import ABSTAIN, CalibrationConfig, ImageSet, TrainConfig, calibrate, predict_with_abstain, to_batch, train
+from bnn import TrainedBNN
+from inference import ABSTAIN, predict_with_abstain, to_batch
 from inference.data import image_to_array
 from inference.predictive import UNFAMILIAR
-from tests.conftest import synthetic
+from tests.conftest import synthetic, trained_on_synthetic
 from tests.tally import TALLY
 
 pytestmark = pytest.mark.properties
@@ -40,13 +40,8 @@ PIL_MODES = ["1", "L", "P", "RGB", "RGBA", "I;16", "I", "F"]
 
 @pytest.fixture(scope="module")
 def small_bnn() -> TrainedBNN:
-    """A small network that really answers: trained on separable fake digits and calibrated on held-out ones."""
-    data = synthetic(1000, seed=11)
-    fit, held_out = ImageSet("fit", data.images[:600], data.labels[:600]), ImageSet("held", data.images[600:], data.labels[600:])
-    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=600, init_scale=0.01), seed=0)
-    train(trained, fit, TrainConfig(epochs=10, batch_size=100, lr=1e-2), progress=False)
-    calibrate(trained, held_out, fit, CalibrationConfig(vae_epochs=3), num_samples=12, progress=False)
-    return trained
+    """A small network that really answers (see ``trained_on_synthetic``)."""
+    return trained_on_synthetic(600, 400, hidden_dim=16, num_samples=12, vae_epochs=3, data_seed=11)
 
 
 def test_the_property_model_answers_familiar_digits(small_bnn):
