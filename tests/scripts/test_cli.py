@@ -95,12 +95,15 @@ def test_small_train_then_evaluate(tmp_path, data_dir):
         + common
     )
     assert code == 0 and ckpt.is_file()
-    written = json.loads(results.read_text())
+    written = json.loads(results.read_text(), parse_constant=lambda name: pytest.fail(f"bare {name} in the JSON"))
     mnist = written["mnist"]
     assert mnist["size"] == 300 and 0 <= mnist["forced_accuracy"] <= 1
     assert set(written["sets"]) == {"notMNIST", "uniform noise", "Gaussian noise", "FashionMNIST", "photos"}
     assert written["missing"] == {}
     assert set(written["rules"]) == {"median", "calibrated"}
+    # Even this one-epoch model refuses noise under the calibrated rule, and refuses at least what the median rule does.
+    noise = written["sets"]["uniform noise"]["refused"]
+    assert noise["calibrated"] > 0.9 and noise["calibrated"] >= noise["median"]
     page_text = page.read_text()
     assert "| MNIST test: accuracy when forced |" in page_text
     for figure in ("abstention_by_dataset.png", "rule_sweep.png", "guarantee.png"):
