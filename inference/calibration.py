@@ -113,28 +113,24 @@ def certified_threshold(
 
 def risk_threshold(
     calibration_scores: dict[str, Tensor],
-    percentile_probs: Tensor,
-    labels: Tensor,
+    confidence: Tensor,
     *,
+    answered: Tensor,
+    correct: Tensor,
     alpha: float,
     max_risk: float,
     delta: float,
-    threshold: float,
 ) -> float:
-    """The risk gate's confidence threshold, from held-out digits that pass the gate and have a candidate.
+    """The risk gate's confidence threshold, from the held-out digits that pass the gate and that the rule answers.
 
-    ``calibration_scores`` are the held-out digits' gate scores, ``percentile_probs`` ``(n, C)``
-    and ``labels`` ``(n,)`` their percentile probabilities and classes. Their own gate p-values
-    count themselves among the calibration scores (one more than a new input's count), which
-    makes the gate pass them slightly more often than it would pass a new digit.
+    ``calibration_scores`` are the held-out digits' gate scores; ``confidence``, ``answered`` and
+    ``correct`` ``(n,)`` their highest percentile probability, whether the median rule answers them,
+    and whether that answer is right. Their own gate p-values count themselves among the calibration
+    scores (one more than a new input's count), which makes the gate pass them slightly more often
+    than it would pass a new digit.
     """
-    p = unfamiliarity_p_value(calibration_scores, calibration_scores)
-    candidates = percentile_probs > threshold
-    answered = (p > alpha) & candidates.any(-1)
-    best = percentile_probs.masked_fill(~candidates, -1.0).argmax(-1)
-    confidence = percentile_probs.max(-1).values
-    correct = best == labels
-    return certified_threshold(confidence[answered], correct[answered], max_risk, delta)
+    kept = (unfamiliarity_p_value(calibration_scores, calibration_scores) > alpha) & answered
+    return certified_threshold(confidence[kept], correct[kept], max_risk, delta)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from bnn import VAE, VAEConfig
 from inference.data import ImageSet
+from inference.rng import forked_rng
 
 
 def train_vae(
@@ -37,9 +38,6 @@ def train_vae(
 
 def vae_elbo(vae: VAE, images: Tensor, num_particles: int = 8, seed: int | None = 0, chunk_size: int = 4096) -> Tensor:
     """``(N,)`` importance-weighted ELBO of each image in nats, chunk by chunk; ``seed`` fixes the draws of ``z``."""
-    generator_state = torch.random.fork_rng(devices=[images.device] if images.device.type == "cuda" else [])
-    with generator_state:
-        if seed is not None:
-            torch.manual_seed(seed)
+    with forked_rng(images.device, seed):
         chunks = [vae.elbo(images[i : i + chunk_size], num_particles) for i in range(0, images.shape[0], chunk_size)]
     return torch.cat(chunks) if chunks else images.new_empty(0)

@@ -13,6 +13,7 @@ Two rules decide, from the same samples:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from bnn.config import check_fields, option
 from inference import calibration as conformal
 from inference.density import vae_elbo
 from inference.inputs import to_batch
+from inference.rng import forked_rng
 
 #: Value of ``prediction`` for an input the model refuses to answer.
 ABSTAIN = -1
@@ -129,8 +131,7 @@ class AbstainResult:
     @property
     def median_prediction(self) -> Tensor:
         """``(N,)``: what the reference median rule answers (the best candidate, or ``ABSTAIN``), whatever ``rule`` was."""
-        best = self.percentile_probs.masked_fill(~self.candidates, -1.0).argmax(-1)
-        return torch.where(self.candidates.any(-1), best, torch.full_like(best, ABSTAIN))
+        return answer(self.percentile_probs, self.threshold)[0]
 
     def reasons(self) -> list[str]:
         """Every input's reason in words (``"answered"``, ``"no candidate"``, ``"unfamiliar input"``, ``"too uncertain"``)."""
@@ -156,18 +157,32 @@ def decide(
     prediction ``(N,)`` (``ABSTAIN`` where no candidate), candidates ``(N, C)``, percentile probabilities ``(N, C)``.
     """
     Rule(threshold=threshold, percentile=percentile)
+    level = percentile_levels(samples, percentile)
+    prediction, candidates = answer(level, threshold)
+    return prediction, candidates, level
+
+
+def percentile_levels(samples: Tensor, percentile: float) -> Tensor:
+    """``(S, N, C)`` per-network probabilities -> ``(N, C)``: each class's ``percentile``-th probability across networks."""
     samples = samples.float()
     # torch.quantile takes at most 2**24 elements at a time.
     step = max(1, 2**24 // max(1, samples.shape[0] * samples.shape[2]))
-    level = (
-        torch.cat([torch.quantile(samples[:, i : i + step], percentile / 100.0, dim=0) for i in range(0, samples.shape[1], step)])
-        if samples.shape[1]
-        else samples.new_empty(samples.shape[1:])
+    if not samples.shape[1]:
+        return samples.new_empty(samples.shape[1:])
+    return torch.cat(
+        [torch.quantile(samples[:, i : i + step], percentile / 100.0, dim=0) for i in range(0, samples.shape[1], step)]
     )
+
+
+def answer(level: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """The rule's choice from percentile probabilities ``level`` ``(N, C)``.
+
+    Returns the prediction ``(N,)``, the candidate with the highest level (``ABSTAIN`` where
+    there is none), and the candidates ``(N, C)``, the classes whose level exceeds ``threshold``.
+    """
     candidates = level > threshold
     best = level.masked_fill(~candidates, -1.0).argmax(-1)
-    prediction = torch.where(candidates.any(-1), best, torch.full_like(best, ABSTAIN))
-    return prediction, candidates, level
+    return torch.where(candidates.any(-1), best, torch.full_like(best, ABSTAIN)), candidates
 
 
 def entropy(probs: Tensor) -> Tensor:
@@ -233,7 +248,8 @@ def iter_predictive_probs(
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if method not in ("weights", "local"):
         raise ValueError(f"method must be 'weights' or 'local', got {method!r}")
-    with torch.no_grad(), _seeded(seed, x.device):
+    # Without a seed the draws come from (and advance) the global stream.
+    with torch.no_grad(), forked_rng(x.device, seed) if seed is not None else contextlib.nullcontext():
         if method == "weights":
             params: dict[str, Any] = sample_weights(guide, num_samples)
             draws = None
@@ -261,25 +277,6 @@ def predictive_probs(
     if not chunks:
         return x.new_empty(num_samples, 0, model.config.num_classes)
     return torch.cat(chunks, dim=1)
-
-
-class _seeded:
-    """Fork the RNG so that a seeded prediction leaves the global stream untouched."""
-
-    def __init__(self, seed: int | None, device: torch.device) -> None:
-        self.seed, self.device = seed, device
-        self.fork: Any = None
-
-    def __enter__(self) -> None:
-        if self.seed is not None:
-            devices = [self.device] if self.device.type == "cuda" else []
-            self.fork = torch.random.fork_rng(devices=devices)
-            self.fork.__enter__()
-            torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fork is not None:
-            self.fork.__exit__(*exc)
 
 
 def predict_with_abstain(
@@ -344,53 +341,54 @@ def predict_with_abstain(
     settings = Rule(num_samples, threshold, percentile, alpha, max_risk, delta)
     rule = _resolve_rule(model, rule, settings)
     x = to_batch(images, expected_dim=model.model.config.input_dim).to(model.device)
-    parts: dict[str, list[Tensor]] = {k: [] for k in ("candidates", "level", "mean", "entropy", "mi", "samples")}
+    parts: dict[str, list[Tensor]] = {k: [] for k in ("level", "mean", "entropy", "mi", "samples")}
     for probs in iter_predictive_probs(model.model, model.guide, x, num_samples, method, chunk_size, seed):
-        _, candidates, level = decide(probs, threshold, percentile)
         mean = probs.mean(0)
-        values = (candidates, level, mean, entropy(mean), mutual_information(probs), probs)
+        values = (percentile_levels(probs, percentile), mean, entropy(mean), mutual_information(probs), probs)
         for key, value in zip(parts, values, strict=True):
             if key != "samples" or return_samples:
                 parts[key].append(value.cpu())
-    result = AbstainResult(
-        prediction=torch.empty(0),
-        abstained=torch.empty(0),
-        reason=torch.empty(0),
-        candidates=torch.cat(parts["candidates"]),
-        percentile_probs=torch.cat(parts["level"]),
+    level, entropies = torch.cat(parts["level"]), torch.cat(parts["entropy"])
+    prediction, candidates = answer(level, threshold)
+    reason = torch.where(prediction == ABSTAIN, NO_CANDIDATE, ANSWERED)
+    p_value = density = None
+    if rule == "calibrated":
+        calibration = model.calibration
+        assert calibration is not None  # checked by _resolve_rule
+        density = vae_elbo(calibration.vae, x, calibration.vae_particles, seed).cpu()
+        held_out = conformal.gate_scores(calibration)
+        p_value = conformal.unfamiliarity_p_value(held_out, {"entropy": entropies, "density": density})
+        if max_risk is not None:
+            held_answers, _ = answer(calibration.percentile_probs, threshold)
+            cutoff = conformal.risk_threshold(
+                held_out,
+                calibration.percentile_probs.max(-1).values,
+                answered=held_answers != ABSTAIN,
+                correct=held_answers == calibration.labels,
+                alpha=alpha,
+                max_risk=max_risk,
+                delta=delta,
+            )
+            reason = torch.where((reason == ANSWERED) & (level.max(-1).values < cutoff), TOO_UNCERTAIN, reason)
+        reason = torch.where(p_value <= alpha, UNFAMILIAR, reason)
+    abstained = reason != ANSWERED
+    return AbstainResult(
+        prediction=torch.where(abstained, ABSTAIN, prediction),
+        abstained=abstained,
+        reason=reason,
+        candidates=candidates,
+        percentile_probs=level,
         mean_probs=torch.cat(parts["mean"]),
-        entropy=torch.cat(parts["entropy"]),
+        entropy=entropies,
         mutual_information=torch.cat(parts["mi"]),
         rule=rule,
         threshold=float(threshold),
         percentile=float(percentile),
+        alpha=float(alpha) if rule == "calibrated" else None,
+        p_value=p_value,
+        density=density,
         samples=torch.cat(parts["samples"], dim=1) if return_samples else None,
     )
-    prediction = result.median_prediction
-    reason = torch.where(prediction == ABSTAIN, NO_CANDIDATE, ANSWERED)
-    if rule == "calibrated":
-        calibration = model.calibration
-        assert calibration is not None  # checked by _resolve_rule
-        result.alpha = float(alpha)
-        result.density = vae_elbo(calibration.vae, x, calibration.vae_particles, seed).cpu()
-        held_out = conformal.gate_scores(calibration)
-        result.p_value = conformal.unfamiliarity_p_value(held_out, conformal.gate_scores(result))
-        if max_risk is not None:
-            cutoff = conformal.risk_threshold(
-                held_out,
-                calibration.percentile_probs,
-                calibration.labels,
-                alpha=alpha,
-                max_risk=max_risk,
-                delta=delta,
-                threshold=threshold,
-            )
-            reason = torch.where((reason == ANSWERED) & (result.score < cutoff), TOO_UNCERTAIN, reason)
-        reason = torch.where(result.p_value <= alpha, UNFAMILIAR, reason)
-    result.reason = reason
-    result.abstained = reason != ANSWERED
-    result.prediction = torch.where(result.abstained, ABSTAIN, prediction)
-    return result
 
 
 def _resolve_rule(model: TrainedBNN, rule: RuleName | None, settings: Rule) -> RuleName:

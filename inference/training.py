@@ -27,6 +27,7 @@ from inference.augment import random_shift
 from inference.contrast import contrast_inputs
 from inference.data import ImageSet
 from inference.elbo import MeanFieldELBO
+from inference.rng import forked_rng
 
 
 class TrainingDivergedError(RuntimeError):
@@ -225,7 +226,7 @@ def train(
         if checkpoint is None:
             return
         # The check draws its own noise, so a resumed run sees the same random stream as a straight one.
-        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with torch.no_grad(), forked_rng(device):
             probe = loss_at(torch.arange(min(config.batch_size, num_data), device=device))
         if not torch.isfinite(probe) or not all(torch.isfinite(p).all() for p in guide.parameters()):
             raise diverged("the loss at the parameters to be saved is not finite")

@@ -22,7 +22,7 @@ from inference.data import ImageSet, load_mnist
 from inference.evaluation.guarantee import GuaranteeCheck, resplit_check
 from inference.evaluation.metrics import auroc
 from inference.evaluation.sets import load_ood_sets
-from inference.predictive import DEFAULT_RULE, AbstainResult, Method, Rule, predict_with_abstain
+from inference.predictive import ABSTAIN, DEFAULT_RULE, AbstainResult, Method, Rule, predict_with_abstain
 
 #: The reference notebook's figures: fraction refused per set, and its MNIST accuracies.
 REFERENCE = {
@@ -82,7 +82,7 @@ class Evaluation:
 
 def _refusals(result: AbstainResult) -> dict[str, torch.Tensor]:
     """``(N,)`` bool refusals of each rule, from one prediction."""
-    out = {"median": result.median_prediction == -1}
+    out = {"median": result.median_prediction == ABSTAIN}
     if result.rule == "calibrated":
         out["calibrated"] = result.abstained
     return out

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from inference.calibration import risk_threshold, unfamiliarity_p_value
+from inference.predictive import ABSTAIN, answer
 
 
 @dataclass
@@ -83,6 +84,9 @@ def resplit_check(
     """
     scores = {k: torch.cat([calibration_scores[k].cpu(), test_scores[k].cpu()]) for k in calibration_scores}
     levels, labels = torch.cat([calibration_levels, test_levels]), torch.cat([calibration_labels, test_labels])
+    # The median rule's answers do not depend on the split: computed once for the pool.
+    answers, _ = answer(levels, threshold)
+    has_answer, correct, confidence = answers != ABSTAIN, answers == labels, levels.max(-1).values
     n_cal = len(calibration_labels)
     generator = torch.Generator().manual_seed(seed)
     false_refusal, risk, coverage = [], [], []
@@ -93,12 +97,15 @@ def resplit_check(
         p = unfamiliarity_p_value(cal_scores, {k: v[test] for k, v in scores.items()})
         false_refusal.append((p <= alpha).float().mean().item())
         cutoff = risk_threshold(
-            cal_scores, levels[cal], labels[cal], alpha=alpha, max_risk=max_risk, delta=delta, threshold=threshold
+            cal_scores,
+            confidence[cal],
+            answered=has_answer[cal],
+            correct=correct[cal],
+            alpha=alpha,
+            max_risk=max_risk,
+            delta=delta,
         )
-        candidates = levels[test] > threshold
-        best = levels[test].masked_fill(~candidates, -1.0).argmax(-1)
-        answered = (p > alpha) & candidates.any(-1) & (levels[test].max(-1).values >= cutoff)
+        answered = (p > alpha) & has_answer[test] & (confidence[test] >= cutoff)
         coverage.append(answered.float().mean().item())
-        wrong = (best != labels[test])[answered]
-        risk.append(wrong.float().mean().item() if answered.any() else 0.0)
+        risk.append((~correct[test][answered]).float().mean().item() if answered.any() else 0.0)
     return GuaranteeCheck(alpha, max_risk, delta, n_cal, len(labels) - n_cal, false_refusal, risk, coverage)
