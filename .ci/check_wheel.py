@@ -5,7 +5,10 @@ Run from outside the repository, so that the imports come from the installed whe
 
 import importlib
 import pkgutil
+import shutil
+import subprocess
 import sys
+from importlib.resources import files
 
 import torch
 
@@ -18,8 +21,16 @@ for package in (bnn, inference):
     modules.append(package.__name__)
     modules += [m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")]
 for name in modules:
-    importlib.import_module(name)
-required = {"inference.ood.detectors.bayesian", "inference.evaluation.report", "inference.calibration", "bnn.vae"}
+    if not name.endswith("__main__"):  # that one runs the command
+        importlib.import_module(name)
+required = {
+    "inference.ood.detectors.bayesian",
+    "inference.evaluation.report",
+    "inference.calibration",
+    "bnn.vae",
+    "inference.commands.predict",
+    "inference.web.app",
+}
 missing = required - set(modules)
 assert not missing, f"the wheel lacks {sorted(missing)}"
 
@@ -30,3 +41,18 @@ model = TrainedBNN.untrained(BNNConfig(hidden_dim=32, num_data=100), seed=0)
 result = predict_with_abstain(model, torch.rand(4, 28, 28), num_samples=10, rule="median")
 assert len(result) == 4 and torch.isfinite(result.mean_probs).all()
 print(f"wheel OK: imported {len(modules)} modules and predicted on {len(result)} images (python {sys.version.split()[0]})")
+
+assert "Draw a digit" in files("inference.web").joinpath("static/index.html").read_text(), "the wheel lacks the page"
+command = shutil.which("bnn-abstain")
+assert command and "site-packages" not in command, f"bnn-abstain is not on PATH: {command}"
+from PIL import Image  # noqa: E402
+
+from bnn import save_checkpoint  # noqa: E402
+
+save_checkpoint("model.pt", model)
+Image.new("L", (60, 40), 255).save("blank.png")
+out = subprocess.run(
+    [command, "predict", "blank.png", "--checkpoint", "model.pt", "--rule", "median"], capture_output=True, text=True
+)
+assert out.returncode == 0 and "no ink" in out.stdout, (out.stdout, out.stderr)
+print(f"bnn-abstain OK: {out.stdout.strip()}")

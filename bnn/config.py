@@ -29,7 +29,7 @@ CHECKS: dict[str, tuple[str, Any]] = {
 }
 
 
-def option(default: Any, check: str, help: str, optional: bool = False) -> Any:
+def option(default: Any, check: str, help: str, optional: bool = False) -> Any:  # pragma: no mutate block
     """A dataclass field with a check (a key of :data:`CHECKS`) and the help text of its command-line flag."""
     return field(default=default, metadata={"check": check, "help": help, "optional": optional})
 

@@ -29,14 +29,23 @@ from bnn.config import check_fields, option
 from inference import calibration as conformal
 from inference.density import vae_elbo
 from inference.inputs import to_batch
+from inference.preprocess import mnist_format_batch
 from inference.rng import forked_rng
 
 #: Value of ``prediction`` for an input the model refuses to answer.
 ABSTAIN = -1
 
 #: ``AbstainResult.reason`` codes, and what each means.
-ANSWERED, NO_CANDIDATE, UNFAMILIAR, TOO_UNCERTAIN = 0, 1, 2, 3
-REASONS = ("answered", "no candidate", "unfamiliar input", "too uncertain")
+ANSWERED, NO_CANDIDATE, UNFAMILIAR, TOO_UNCERTAIN, NO_INK = 0, 1, 2, 3, 4
+REASONS = ("answered", "no candidate", "unfamiliar input", "too uncertain", "no ink")
+#: Why the model said "I don't know", per reason code, for people.
+EXPLANATIONS = (
+    "",
+    "no digit is likely enough across the networks",
+    "this doesn't look like a digit",
+    "not sure enough to answer",
+    "there is no ink: draw or upload a digit",
+)
 
 Method = Literal["weights", "local"]
 RuleName = Literal["median", "calibrated"]
@@ -76,7 +85,8 @@ class AbstainResult:
     abstained
         ``(N,)`` bool: True where the model said "I don't know".
     reason
-        ``(N,)`` int64: why (``ANSWERED``, ``NO_CANDIDATE``, ``UNFAMILIAR``, ``TOO_UNCERTAIN``); see :meth:`reasons`.
+        ``(N,)`` int64: why (``ANSWERED``, ``NO_CANDIDATE``, ``UNFAMILIAR``, ``TOO_UNCERTAIN``, or ``NO_INK``
+        for a blank image under ``preprocess="mnist"``); see :meth:`reasons`.
     candidates
         ``(N, C)`` bool: the classes whose percentile probability exceeds the threshold.
     percentile_probs
@@ -97,6 +107,8 @@ class AbstainResult:
         ``(N,)``, calibrated rule only: the VAE's ELBO of the input in nats.
     samples
         ``(S, N, C)`` per-network probabilities, only when asked for.
+    images
+        ``(N, 784)``: the images the networks saw, only with ``preprocess="mnist"``.
     """
 
     prediction: Tensor
@@ -114,6 +126,7 @@ class AbstainResult:
     p_value: Tensor | None = None
     density: Tensor | None = None
     samples: Tensor | None = None
+    images: Tensor | None = None
 
     def __len__(self) -> int:
         return self.prediction.shape[0]
@@ -134,12 +147,20 @@ class AbstainResult:
         return answer(self.percentile_probs, self.threshold)[0]
 
     def reasons(self) -> list[str]:
-        """Every input's reason in words (``"answered"``, ``"no candidate"``, ``"unfamiliar input"``, ``"too uncertain"``)."""
+        """Every input's reason in words (``"answered"``, ``"no candidate"``, ``"unfamiliar input"``, ...)."""
         return [REASONS[code] for code in self.reason.tolist()]
 
     def candidate_sets(self) -> list[list[int]]:
-        """Every input's candidate classes, as Python lists."""
-        return [row.nonzero().flatten().tolist() for row in self.candidates]
+        """Every input's candidate classes, best first, as Python lists."""
+        order = self.percentile_probs.argsort(-1, descending=True)
+        return [[c for c in row if chosen[c]] for row, chosen in zip(order.tolist(), self.candidates.tolist(), strict=True)]
+
+    def answers(self) -> list[str]:
+        """Every input's answer in words: ``"7"``, ``"3 or 5"`` (the best candidate first) or "I don't know — why"."""
+        texts = []
+        for code, candidates in zip(self.reason.tolist(), self.candidate_sets(), strict=True):
+            texts.append(" or ".join(map(str, candidates)) if code == ANSWERED else f"I don't know — {EXPLANATIONS[code]}")
+        return texts
 
 
 def decide(
@@ -291,6 +312,7 @@ def predict_with_abstain(
     max_risk: float | None = None,
     delta: float = DEFAULT_RULE.delta,
     method: Method = "local",
+    preprocess: Literal["mnist"] | None = None,
     return_samples: bool = False,
     chunk_size: int | None = None,
     seed: int | None = 0,
@@ -305,6 +327,8 @@ def predict_with_abstain(
         A tensor or numpy array shaped ``(28, 28)``, ``(N, 28, 28)``,
         ``(N, 1, 28, 28)`` or ``(N, 784)`` with floats in [0, 1] or uint8 in
         0..255; or a PIL image or a list of PIL images (converted to 28x28 grayscale).
+        With ``preprocess="mnist"``: photos, scans or drawings of any size (PIL images,
+        2-D arrays, or lists of them).
     num_samples
         Networks sampled from the posterior (100 in the reference).
     threshold
@@ -326,6 +350,11 @@ def predict_with_abstain(
         ``"local"`` (the default: each input's first-layer pre-activations drawn
         from their exact Normal, about 4x faster) or ``"weights"`` (whole sampled
         networks shared by all inputs); see :func:`iter_predictive_probs`.
+    preprocess
+        ``None`` (default): the images are already in MNIST's format. ``"mnist"``: bring them to
+        it first, as MNIST was made (see :mod:`inference.preprocess`): grayscale, inverted when the
+        background is light, cropped to the ink, fitted to 20x20 and centred by mass. Images with
+        no ink are refused (reason ``NO_INK``).
     return_samples
         Keep the ``(S, N, C)`` per-network probabilities in the result.
     seed
@@ -340,6 +369,11 @@ def predict_with_abstain(
         raise TypeError(f"model must be a bnn.TrainedBNN (from bnn.load_model), got {type(model).__name__}")
     settings = Rule(num_samples, threshold, percentile, alpha, max_risk, delta)
     rule = _resolve_rule(model, rule, settings)
+    has_ink = None
+    if preprocess == "mnist":
+        images, has_ink = mnist_format_batch(images)
+    elif preprocess is not None:
+        raise ValueError(f"preprocess must be None or 'mnist', got {preprocess!r}")
     x = to_batch(images, expected_dim=model.model.config.input_dim).to(model.device)
     parts: dict[str, list[Tensor]] = {k: [] for k in ("level", "mean", "entropy", "mi", "samples")}
     for probs in iter_predictive_probs(model.model, model.guide, x, num_samples, method, chunk_size, seed):
@@ -371,6 +405,8 @@ def predict_with_abstain(
             )
             reason = torch.where((reason == ANSWERED) & (level.max(-1).values < cutoff), TOO_UNCERTAIN, reason)
         reason = torch.where(p_value <= alpha, UNFAMILIAR, reason)
+    if has_ink is not None:
+        reason = torch.where(has_ink, reason, NO_INK)
     abstained = reason != ANSWERED
     return AbstainResult(
         prediction=torch.where(abstained, ABSTAIN, prediction),
@@ -388,6 +424,7 @@ def predict_with_abstain(
         p_value=p_value,
         density=density,
         samples=torch.cat(parts["samples"], dim=1) if return_samples else None,
+        images=x.cpu() if has_ink is not None else None,
     )
 
 

@@ -1,37 +1,6 @@
-"""Evaluate a trained Bayesian MLP on MNIST, notMNIST, noise, FashionMNIST and photos under both rules.
+"""Evaluate a trained checkpoint under both rules: ``bnn-abstain evaluate``."""
 
-Example::
-
-    python scripts/evaluate.py --checkpoint checkpoints/bnn.pt --data-dir /path/to/data
-"""
-
-from __future__ import annotations
-
-import argparse
-import sys
-
-from bnn import load_checkpoint
-from inference.cli import add_common_flags
-from inference.evaluation.command import add_evaluation_flags, evaluate_and_publish
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_flags(p, "checkpoint to evaluate")
-    add_evaluation_flags(p)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        trained, state = load_checkpoint(args.checkpoint, args.device)
-        evaluate_and_publish(trained, state, args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
+from inference.commands.evaluate import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -92,3 +92,17 @@ def trained_on_synthetic(
     train(trained, fit, TrainConfig(epochs=10, batch_size=100, lr=1e-2), progress=False)
     calibrate(trained, held_out, fit, CalibrationConfig(vae_epochs=vae_epochs), num_samples=num_samples, progress=False)
     return trained
+
+
+@pytest.fixture(scope="session")
+def mnist_model(mnist_train) -> TrainedBNN:
+    """The real 784-1024-10 network after a short run on 9,000 MNIST digits, calibrated on 1,000 more."""
+    from inference import CalibrationConfig, TrainConfig, calibrate, train
+
+    fit = ImageSet("MNIST-train-9k", mnist_train.images[:9000], mnist_train.labels[:9000])
+    held_out = ImageSet("MNIST-held-out-1k", mnist_train.images[9000:10_000], mnist_train.labels[9000:10_000])
+    model = TrainedBNN.untrained(BNNConfig(num_data=len(fit)), seed=0)
+    # A larger scale learning rate lets the posterior widen within this short run.
+    train(model, fit, TrainConfig(epochs=8, batch_size=128, lr=1e-3, scale_lr=3e-2, kl_weight=0.1, seed=0), progress=False)
+    calibrate(model, held_out, fit, CalibrationConfig(held_out=len(held_out), vae_epochs=3), progress=False)
+    return model

@@ -3,23 +3,16 @@
 import pytest
 import torch
 
-from bnn import BNNConfig, TrainedBNN
-from inference import TrainConfig, predict_with_abstain, train
-from inference.data import ImageSet, uniform_noise
+from inference import predict_with_abstain
+from inference.data import uniform_noise
 from inference.evaluation.metrics import auroc
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(mnist_train):
-    n = 10_000
-    subset = ImageSet("MNIST-train-10k", mnist_train.images[:n], mnist_train.labels[:n])
-    model = TrainedBNN.untrained(BNNConfig(num_data=n), seed=0)
-    # A larger scale learning rate lets the posterior widen within this short run.
-    config = TrainConfig(epochs=8, batch_size=128, lr=1e-3, scale_lr=3e-2, kl_weight=0.1, seed=0)
-    train(model, subset, config, progress=False)
-    return model
+def trained(mnist_model):
+    return mnist_model
 
 
 def test_short_training_answers_digits_and_refuses_noise(trained, mnist_test):

@@ -25,6 +25,7 @@ PAGE_SECTIONS = {
     "speed": ("Speed", "Not measured yet: run `python scripts/benchmark.py`."),
     "reliability": ("Reliability", "Not measured yet: run `python scripts/reliability.py`."),
     "mutation": ("Mutation testing", "Not measured yet: run `python scripts/mutation.py`."),
+    "serving": ("Serving", "Not measured yet: run `python scripts/serve_check.py`."),
 }
 
 
@@ -365,22 +366,54 @@ def reliability_section(faults: dict[str, str], outcomes: dict[str, str], tally:
     return "\n".join(lines)
 
 
-def mutation_section(stats: dict[str, int], survivors: list[str]) -> str:
-    """The mutation-testing section: mutmut's counts, the score, and the surviving mutants per function."""
+def mutation_section(
+    *,
+    total: int,
+    tested: int,
+    seed: int,
+    counts: dict[str, int],
+    interval: Any | None,
+    survivors: list[str],
+) -> str:
+    """The mutation-testing section: mutmut's verdicts on a sample, the score with its interval, the survivors."""
     from collections import Counter
 
-    decided = stats["killed"] + stats["survived"]
-    score = stats["killed"] / decided if decided else float("nan")
+    decided = counts["killed"] + counts["survived"]
+    score = counts["killed"] / decided if decided else float("nan")
+    sample = "every mutant" if tested == total else f"a uniform random sample of {tested:,} (seed {seed})"
+    bounds = f" (95% Wilson interval {_pct(interval.low)}–{_pct(interval.high)})" if interval is not None else ""
     lines = [
-        "Written by `scripts/mutation.py` (mutmut 3 on `bnn/` and the training, predictive, input and calibration modules "
-        f"of `inference/`). Mutants: {stats['total']:,}; killed {stats['killed']:,}, survived {stats['survived']:,}, "
-        f"timed out {stats['timeout']:,}, not covered by any test {stats['no_tests']:,}, skipped {stats['skipped']:,}. "
-        f"**Score: {_pct(score)}** of the mutants that ran (killed / killed + survived).",
+        "Written by `scripts/mutation.py`: mutmut 3 on `bnn/` and the training, predictive, input and calibration "
+        f"modules of `inference/`, {total:,} mutants, of which {sample} were tested. Killed {counts['killed']:,}, "
+        f"survived {counts['survived']:,}, timed out {counts['timeout']:,}, covered by no test {counts['no tests']:,}, "
+        f"not run {counts['not checked']:,}. **Score: {_pct(score)}**{bounds} of the mutants that ran to a verdict "
+        "(killed / killed + survived).",
     ]
     if survivors:
         per_function = Counter(name.rsplit("__mutmut_", 1)[0] for name in survivors)
         lines += ["", "| function | surviving mutants |", "|---|---|"]
         lines += [f"| `{name}` | {count} |" for name, count in per_function.most_common()]
+    return "\n".join(lines)
+
+
+def serving_section(load: dict[str, Any], checkpoint: str, screenshot: str | None) -> str:
+    """The serving section: the load test's statuses and latencies, and the browser's screenshot."""
+    statuses = ", ".join(f"{n} x {status}" for status, n in load["statuses"].items())
+    lines = [
+        f"Written by `scripts/serve_check.py`: `bnn-abstain serve` with `{checkpoint}` on loopback, "
+        f"{load['requests']} requests at concurrency {load['concurrency']}, cycling through good images "
+        "(re-rendered MNIST test digits) and bad bodies (empty, not an image, truncated).",
+        "",
+        "| figure | measured |",
+        "|---|---|",
+        f"| replies | {statuses} |",
+        f"| server errors (5xx) | {load['server_errors']} |",
+        f"| replies that differed from the library's answer | {load['wrong']} |",
+        f"| latency p50 / p95 | {load['p50_ms']:.0f} ms / {load['p95_ms']:.0f} ms |",
+        f"| throughput | {load['requests_per_second']:.1f} requests/s ({load['seconds']:.1f} s in all) |",
+    ]
+    if screenshot:
+        lines += ["", f"![The page after drawing a 7, in Chromium]({screenshot})"]
     return "\n".join(lines)
 
 

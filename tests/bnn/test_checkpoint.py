@@ -51,7 +51,10 @@ def test_architecture_mismatch_is_a_clear_error(tmp_path, tiny):
     payload = _payload(path)
     payload["config"]["hidden_dim"] = 32  # tensors are for 16 hidden units
     torch.save(payload, path)
-    with pytest.raises(CheckpointError, match=r"architecture .*784-32-10.* needs \(32, 784\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"fc1_weight_loc is \(16, 784\) torch.float32, but the architecture .*784-32-10.* needs \(32, 784\)",
+    ):
         load_checkpoint(path)
 
 
@@ -61,7 +64,11 @@ def test_newer_format_version_is_refused(tmp_path, tiny):
     payload = _payload(path)
     payload["format_version"] = FORMAT_VERSION + 1
     torch.save(payload, path)
-    with pytest.raises(CheckpointError, match="upgrade this package"):
+    with pytest.raises(CheckpointError, match=r"\(upgrade this package to read it\)"):
+        load_checkpoint(path)
+    payload["format_version"] = 0
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"format version 0; .*\(re-train or convert it\)"):
         load_checkpoint(path)
 
 
@@ -116,7 +123,22 @@ def test_invalid_config_in_checkpoint(tmp_path, tiny):
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="prior_scale"):
+    with pytest.raises(ValueError, match=r"BNNConfig.prior_scale must be a positive finite number, got 0.0"):
         BNNConfig(prior_scale=0.0)
     with pytest.raises(ValueError, match="hidden_dim"):
         BNNConfig(hidden_dim=-3)
+
+
+def test_fields_without_a_check_do_not_stop_the_checks():
+    from dataclasses import dataclass, field
+
+    from bnn.config import check_fields, option
+
+    @dataclass
+    class Mixed:
+        note: str = field(default="free text")  # no check
+        width: int = option(3, "positive_int", "a width")
+
+    check_fields(Mixed())
+    with pytest.raises(ValueError, match=r"Mixed.width must be a positive integer, got 0"):
+        check_fields(Mixed(width=0))

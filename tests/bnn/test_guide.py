@@ -16,6 +16,7 @@ def test_initialisation_like_nn_linear_with_small_scales():
     bound = 1 / math.sqrt(784)
     assert post["fc1.weight"].loc.abs().max() <= bound
     assert post["fc1.weight"].loc.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
+    assert 0.8 * bound < post["fc1.bias"].loc.abs().max() <= bound  # biases too: U(-1/sqrt(in), 1/sqrt(in))
     for normal in post.values():
         assert torch.allclose(normal.scale, torch.tensor(1e-3), rtol=1e-4)
 

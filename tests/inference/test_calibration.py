@@ -201,3 +201,52 @@ def test_held_out_size_for_quick_runs_and_the_smallest_p_value():
     assert smallest_gate_p_value(3999) == pytest.approx(0.001)
     assert smallest_gate_p_value(199) == pytest.approx(0.02)
     assert smallest_gate_p_value(0) == 1.0
+
+
+def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated):
+    """predict_with_abstain's cutoff is the one computed by hand from the held-out answers and their correctness."""
+    from inference import calibration as conformal
+    from inference.predictive import answer
+
+    x = synthetic(300, seed=11).images
+    cal = calibrated.calibration
+    held_answers, _ = answer(cal.percentile_probs, 0.2)
+    cutoff = conformal.risk_threshold(
+        conformal.gate_scores(cal),
+        cal.percentile_probs.max(-1).values,
+        answered=held_answers != ABSTAIN,
+        correct=held_answers == cal.labels,
+        alpha=0.01,
+        max_risk=0.05,
+        delta=0.1,
+    )
+    plain = predict_with_abstain(calibrated, x, 20)
+    strict = predict_with_abstain(calibrated, x, 20, max_risk=0.05, delta=0.1)
+    expected = plain.abstained | (plain.score < cutoff)
+    assert torch.equal(strict.abstained, expected)
+    assert strict.alpha == 0.01 and plain.alpha == 0.01
+
+
+def test_an_input_whose_p_value_equals_alpha_is_refused(calibrated):
+    x = torch.cat([synthetic(100, seed=12).images, torch.rand(100, 784)])
+    first = predict_with_abstain(calibrated, x, 20, alpha=0.5)
+    inside = first.p_value[(first.p_value > 0.05) & (first.p_value < 0.9)]
+    alpha = float(inside[0])
+    again = predict_with_abstain(calibrated, x, 20, alpha=alpha)
+    at_alpha = again.p_value == alpha
+    assert at_alpha.any() and (again.reason[at_alpha] == UNFAMILIAR).all()
+
+
+def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated):
+    from bnn.vae import VAEConfig
+    from inference import calibrate
+    from tests.conftest import synthetic as make
+
+    data = make(1200, seed=13)
+    fit = type(data)("fit", data.images[:200], data.labels[:200])
+    held_out = type(data)("held", data.images[200:], data.labels[200:])
+    model = trained_on_synthetic(200, 1000, hidden_dim=16, num_samples=100, vae_epochs=1)
+    result = calibrate(model, held_out, fit, progress=False, vae_config=VAEConfig(latent_dim=3))
+    assert result.num_samples == 100 and len(result) == 1000 and result.vae.config.latent_dim == 3
+    with pytest.raises(ValueError, match="at least one labelled image"):
+        calibrate(model, type(data)("none", data.images[:0], data.labels[:0]), fit, progress=False)

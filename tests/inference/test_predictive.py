@@ -186,3 +186,43 @@ def test_read_only_arrays_are_accepted_without_a_warning(tiny):
         warnings.simplefilter("error")
         result = predict_with_abstain(tiny, buffer, 10, rule="median")
     assert len(result) == 1
+
+
+def test_samples_across_chunks_stack_along_the_inputs(tiny):
+    x = torch.rand(7, 784)
+    whole = predict_with_abstain(tiny, x, 5, return_samples=True, chunk_size=7, rule="median")
+    chunked = predict_with_abstain(tiny, x, 5, return_samples=True, chunk_size=3, rule="median", method="weights")
+    assert whole.samples.shape == chunked.samples.shape == (5, 7, 10)
+    assert torch.allclose(chunked.samples.mean(0), chunked.mean_probs, atol=1e-6)
+
+
+def test_the_missing_calibration_warning_points_at_the_caller(tiny):
+    with pytest.warns(
+        UserWarning, match="this model carries no calibration, so the reference median rule decides alone"
+    ) as caught:
+        predict_with_abstain(tiny, torch.rand(2, 784))
+    assert caught[0].filename == __file__
+
+
+def test_rule_errors_say_what_to_do(tiny):
+    with pytest.raises(ValueError, match=r"max_risk applies to the calibrated rule only; pass rule='calibrated'"):
+        predict_with_abstain(tiny, torch.rand(2, 784), rule="median", max_risk=0.1)
+    with pytest.raises(ValueError, match="needs a model with a calibration"):
+        predict_with_abstain(tiny, torch.rand(2, 784), rule="calibrated")
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_one_non_finite_pixel_is_named(tiny, bad):
+    x = torch.rand(3, 784)
+    x[1, 5] = bad
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(first in image 1\)"):
+        predict_with_abstain(tiny, x)
+
+
+def test_empty_lists_and_unsupported_dtypes_say_what_was_received(tiny):
+    with pytest.raises(ValueError, match="got list; expected a torch tensor"):
+        predict_with_abstain(tiny, [])
+    with pytest.raises(TypeError, match=r"got numpy.ndarray of shape \(2, 784\) and dtype bool"):
+        predict_with_abstain(tiny, np.zeros((2, 784), dtype=bool))
+    with pytest.raises(TypeError, match="got a numpy array of dtype float128, which torch cannot hold"):
+        predict_with_abstain(tiny, np.zeros((2, 784), dtype=np.longdouble))

@@ -15,10 +15,12 @@ def _params(trained):
     return {k: v.clone() for k, v in trained.guide.state_dict().items()}
 
 
-def test_training_fits_separable_data():
+@pytest.mark.parametrize("contrast_weight", [0.0, 0.3])
+def test_training_fits_separable_data(contrast_weight):
     data = synthetic(200)
     trained = _fresh()
-    history = train(trained, data, TrainConfig(epochs=15, batch_size=50, lr=1e-2, kl_weight=0.1), test_set=data, progress=False)
+    config = TrainConfig(epochs=15, batch_size=50, lr=1e-2, kl_weight=0.1, contrast_weight=contrast_weight)
+    history = train(trained, data, config, test_set=data, progress=False)
     assert history[-1]["loss"] < history[0]["loss"]
     assert history[-1]["test_accuracy"] > 0.9
 
@@ -62,7 +64,7 @@ def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     trained = _fresh()
     train(trained, data, TrainConfig(epochs=1, batch_size=32), checkpoint=path, progress=False)
     good = _params(load_checkpoint(path)[0])
-    with pytest.raises(TrainingDivergedError, match="lower the learning rate"):
+    with pytest.raises(TrainingDivergedError, match=r"at epoch 1, step \d+; lower the learning rate"):
         train(
             trained,
             data,
@@ -93,12 +95,12 @@ def test_optimizer_gives_the_means_and_the_scales_their_own_learning_rates():
     from inference.training import make_optimizer
 
     trained = _fresh()
-    optimizer = make_optimizer(trained, TrainConfig(lr=1e-3, scale_lr=5e-2))
+    optimizer = make_optimizer(trained, TrainConfig(lr=2e-3, scale_lr=5e-2))  # neither is Adam's default
     names = {id(p): n for n, p in trained.guide.named_parameters()}
     by_lr = {group["lr"]: {names[id(p)] for p in group["params"]} for group in optimizer.param_groups}
-    assert by_lr[1e-3] and all(n.endswith("_loc") for n in by_lr[1e-3])
+    assert by_lr[2e-3] and all(n.endswith("_loc") for n in by_lr[2e-3])
     assert by_lr[5e-2] and all(n.endswith("_rho") for n in by_lr[5e-2])
-    assert by_lr[1e-3] | by_lr[5e-2] == set(names.values())
+    assert by_lr[2e-3] | by_lr[5e-2] == set(names.values())
 
 
 def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
@@ -111,3 +113,49 @@ def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
     # 16 steps; the last runs at (1 + cos(pi * 15 / 16)) / 2 of the base rates.
     factor = 0.5 * (1 + math.cos(math.pi * 15 / 16))
     assert [g["lr"] for g in groups] == pytest.approx([1e-2 * factor, 1e-1 * factor])
+
+
+@pytest.mark.parametrize("checkpoint_every, saved_at", [(3, [3, 6, 7, 9, 12, 14]), (0, [7, 14])])
+def test_the_saved_state_records_the_run_and_checkpoints_fall_where_asked(tmp_path, checkpoint_every, saved_at):
+    path, steps = tmp_path / "s.pt", []
+    config = TrainConfig(epochs=2, batch_size=30, checkpoint_every=checkpoint_every, seed=4)  # 7 steps per epoch
+    history = train(
+        _fresh(), synthetic(200), config, checkpoint=path, progress=False, on_checkpoint=steps.append, extra_state={"note": 1}
+    )
+    assert steps == saved_at  # every k-th step, and every epoch's end
+    state = load_checkpoint(path)[1]
+    assert state["train_config"] == config.to_dict() and state["note"] == 1
+    assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (2, 0, 14)
+    assert [h["epoch"] for h in history] == [1, 2] and all(h["seconds"] > 0 and h["loss"] > 0 for h in history)
+    assert state["history"] == history
+
+
+def test_every_epoch_sees_every_example_once(monkeypatch):
+    import inference.training as training
+
+    seen = []
+    monkeypatch.setattr(training, "random_shift", lambda x, shift: seen.append(x.clone()) or x)
+    data = synthetic(200)
+    train(_fresh(), data, TrainConfig(epochs=2, batch_size=30, contrast_weight=0.0), progress=False)
+    assert [len(x) for x in seen] == [30] * 6 + [20] + [30] * 6 + [20]
+    key = torch.randn(784)  # a projection that tells the images apart, to sort them by
+    for epoch in (seen[:7], seen[7:]):
+        rows = torch.cat(epoch)
+        assert torch.equal(rows[torch.argsort(rows @ key)], data.images[torch.argsort(data.images @ key)])
+    assert not torch.equal(torch.cat(seen[:7]), torch.cat(seen[7:]))  # reshuffled between epochs
+
+
+def test_the_contrast_term_makes_the_networks_unsure_off_the_data():
+    from inference.contrast import permute_pixels
+    from inference.predictive import predict_with_abstain
+
+    data = synthetic(200)
+    entropies = {}
+    for weight in (0.0, 0.5):
+        trained = _fresh()
+        train(
+            trained, data, TrainConfig(epochs=15, batch_size=50, lr=1e-2, kl_weight=0.1, contrast_weight=weight), progress=False
+        )
+        scrambled = permute_pixels(synthetic(100, seed=3).images)
+        entropies[weight] = predict_with_abstain(trained, scrambled, 20, rule="median").entropy.mean().item()
+    assert entropies[0.5] > entropies[0.0] + 0.2

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bnn import load_checkpoint
-from scripts import evaluate as evaluate_script
-from scripts import train as train_script
+from inference.commands import evaluate as evaluate_script
+from inference.commands import train as train_script
 from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -42,10 +42,15 @@ def test_the_study_chooses_on_held_out_figures_alone():
     assert "**Chosen: good.**" in page and "| **good** |" in page
 
 
-def test_mutation_section_reports_the_score_and_the_survivors():
-    stats = {"total": 10, "killed": 8, "survived": 2, "timeout": 0, "no_tests": 0, "skipped": 0}
-    text = report.mutation_section(stats, ["bnn.model.x_forward__mutmut_3", "bnn.model.x_forward__mutmut_7"])
-    assert "**Score: 80.0%**" in text and "| `bnn.model.x_forward` | 2 |" in text
+def test_mutation_section_reports_the_score_its_interval_and_the_survivors():
+    from scipy.stats import binomtest
+
+    counts = {"killed": 8, "survived": 2, "timeout": 1, "no tests": 0, "not checked": 0}
+    interval = binomtest(8, 10).proportion_ci(method="wilson")
+    survivors = ["bnn.model.x_forward__mutmut_3", "bnn.model.x_forward__mutmut_7"]
+    text = report.mutation_section(total=100, tested=11, seed=0, counts=counts, interval=interval, survivors=survivors)
+    assert "**Score: 80.0%** (95% Wilson interval 49.0%–94.3%)" in text
+    assert "random sample of 11 (seed 0)" in text and "| `bnn.model.x_forward` | 2 |" in text
 
 
 def test_the_study_compares_configurations_on_the_seeds_they_share():

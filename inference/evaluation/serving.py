@@ -1,0 +1,161 @@
+"""Measure the served page: a bounded load test on loopback, and the page driven in a real browser.
+
+Used by the tests (``tests/inference/web``) and by ``scripts/serve_check.py``, which writes the
+figures to the results page and the README's screenshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Where Debian's ``chromium`` package puts the browser.
+CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port in a background thread; yield its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the server did not start within 30 s")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@dataclass
+class Request:
+    """One request body of the load test and what must come back."""
+
+    name: str
+    body: bytes
+    status: int
+    answer: dict[str, Any] | None = None  # for a good body: the fields the reply must match
+
+
+@dataclass
+class LoadResult:
+    """What a load test measured."""
+
+    requests: int
+    concurrency: int
+    seconds: float
+    statuses: dict[int, int]
+    wrong: list[str] = field(default_factory=list)  # requests whose status or answer differed from the expected
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "concurrency": self.concurrency,
+            "seconds": round(self.seconds, 2),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "server_errors": self.server_errors,
+            "wrong": len(self.wrong),
+            "p50_ms": round(self.percentile_ms(50), 1),
+            "p95_ms": round(self.percentile_ms(95), 1),
+            "requests_per_second": round(self.requests / self.seconds, 1),
+        }
+
+
+def load_test(url: str, bodies: list[Request], requests: int = 500, concurrency: int = 8, timeout: float = 120.0) -> LoadResult:
+    """POST ``requests`` bodies (cycling through ``bodies``) to ``url/api/predict``, ``concurrency`` at a time.
+
+    Every reply is checked: its status must be the body's, and a good body's answer must match.
+    The whole run is bounded by ``timeout`` seconds (``TimeoutError`` past it).
+    """
+    import httpx
+
+    async def run() -> LoadResult:
+        result = LoadResult(requests, concurrency, 0.0, {})
+        statuses: Counter[int] = Counter()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(client: httpx.AsyncClient, i: int) -> None:
+            request = bodies[i % len(bodies)]
+            async with gate:
+                start = time.perf_counter()
+                reply = await client.post(f"{url}/api/predict", content=request.body)
+                result.latencies_ms.append(1000 * (time.perf_counter() - start))
+            statuses[reply.status_code] += 1
+            if reply.status_code != request.status:
+                result.wrong.append(f"{request.name}: status {reply.status_code}, expected {request.status}")
+            elif request.answer is not None:
+                got = reply.json()
+                if any(got.get(k) != v for k, v in request.answer.items()):
+                    result.wrong.append(f"{request.name}: {got.get('answer')!r}, expected {request.answer}")
+
+        start = time.perf_counter()
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            await asyncio.wait_for(asyncio.gather(*(one(client, i) for i in range(requests))), timeout)
+        result.seconds, result.statuses = time.perf_counter() - start, dict(statuses)
+        return result
+
+    return asyncio.run(run())
+
+
+def find_chromium() -> str | None:
+    """The system's Chromium (Debian: ``apt-get install chromium``), or None."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    return found or next((p for p in CHROMIUM_PATHS if Path(p).exists()), None)
+
+
+#: Pen strokes of a few digits, as polylines in fractions of the pad's width and height.
+STROKES = {
+    "1": [[(0.52, 0.15), (0.46, 0.85)]],
+    "7": [[(0.28, 0.2), (0.72, 0.2), (0.45, 0.85)]],
+}
+
+
+def draw(page: Any, digit: str) -> None:
+    """Draw ``digit`` (a key of :data:`STROKES`) on the page's pad with the mouse."""
+    box = page.locator("#pad").bounding_box()
+    for polyline in STROKES[digit]:
+        points = [(box["x"] + u * box["width"], box["y"] + v * box["height"]) for u, v in polyline]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+            for t in np.linspace(0, 1, 20)[1:]:
+                page.mouse.move(x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+        page.mouse.up()
+
+
+def decide_after(page: Any, action: Any, timeout_ms: float = 30_000) -> str:
+    """Do ``action()`` on the page (draw, upload, click) and return the decision it then shows."""
+    page.evaluate("() => { document.getElementById('decision').dataset.state = 'idle'; }")
+    action()
+    page.wait_for_function(
+        "() => !['busy', 'idle'].includes(document.getElementById('decision').dataset.state)", timeout=timeout_ms
+    )
+    return page.text_content("#decision").strip()
