@@ -30,6 +30,8 @@ required = {
     "bnn.vae",
     "inference.commands.predict",
     "inference.web.app",
+    "inference.distributed",
+    "inference.streaming",
 }
 missing = required - set(modules)
 assert not missing, f"the wheel lacks {sorted(missing)}"

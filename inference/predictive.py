@@ -313,6 +313,7 @@ def predict_with_abstain(
     delta: float = DEFAULT_RULE.delta,
     method: Method = "local",
     preprocess: Literal["mnist"] | None = None,
+    has_ink: Tensor | None = None,
     return_samples: bool = False,
     chunk_size: int | None = None,
     seed: int | None = 0,
@@ -355,6 +356,10 @@ def predict_with_abstain(
         it first, as MNIST was made (see :mod:`inference.preprocess`): grayscale, inverted when the
         background is light, cropped to the ink, fitted to 20x20 and centred by mass. Images with
         no ink are refused (reason ``NO_INK``).
+    has_ink
+        ``(N,)`` bool, for images already brought to MNIST's format by
+        :func:`inference.preprocess.mnist_format` elsewhere (say, in DataLoader workers): False
+        marks those that had no ink, which are refused (reason ``NO_INK``).
     return_samples
         Keep the ``(S, N, C)`` per-network probabilities in the result.
     seed
@@ -369,8 +374,9 @@ def predict_with_abstain(
         raise TypeError(f"model must be a bnn.TrainedBNN (from bnn.load_model), got {type(model).__name__}")
     settings = Rule(num_samples, threshold, percentile, alpha, max_risk, delta)
     rule = _resolve_rule(model, rule, settings)
-    has_ink = None
     if preprocess == "mnist":
+        if has_ink is not None:
+            raise ValueError("pass has_ink only for images already preprocessed (preprocess=None)")
         images, has_ink = mnist_format_batch(images)
     elif preprocess is not None:
         raise ValueError(f"preprocess must be None or 'mnist', got {preprocess!r}")
@@ -406,7 +412,11 @@ def predict_with_abstain(
             reason = torch.where((reason == ANSWERED) & (level.max(-1).values < cutoff), TOO_UNCERTAIN, reason)
         reason = torch.where(p_value <= alpha, UNFAMILIAR, reason)
     if has_ink is not None:
-        reason = torch.where(has_ink, reason, NO_INK)
+        if has_ink.shape != reason.shape or has_ink.dtype != torch.bool:
+            raise ValueError(
+                f"has_ink must be a bool tensor of shape {tuple(reason.shape)}, got {has_ink.dtype} {tuple(has_ink.shape)}"
+            )
+        reason = torch.where(has_ink.cpu(), reason, NO_INK)
     abstained = reason != ANSWERED
     return AbstainResult(
         prediction=torch.where(abstained, ABSTAIN, prediction),
@@ -424,7 +434,7 @@ def predict_with_abstain(
         p_value=p_value,
         density=density,
         samples=torch.cat(parts["samples"], dim=1) if return_samples else None,
-        images=x.cpu() if has_ink is not None else None,
+        images=x.cpu() if preprocess == "mnist" else None,
     )
 
 

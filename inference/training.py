@@ -112,6 +112,44 @@ def _shuffle(num: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(num, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
+def minibatch_loss(
+    trained: TrainedBNN, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, elbo: MeanFieldELBO | None = None
+) -> torch.Tensor:
+    """The loss SVI minimises on one minibatch: the negative ELBO in nats, scaled to the whole training set.
+
+    ``x``: ``(B, 784)``; ``y``: ``(B,)``. The KL is weighted by ``config.kl_weight``; the digits are shifted
+    by up to ``config.shift`` pixels; with ``config.contrast_weight`` a quarter of them, corrupted, carry
+    the noise-contrastive factor. Used by :func:`train` and by the Lightning module alike.
+    """
+    model, guide = trained.model, trained.guide
+    elbo = elbo or MeanFieldELBO()
+    # The ELBO scales each analytic KL by the guide site's scale.
+    scaled_guide = poutine.scale(guide, scale=config.kl_weight) if config.kl_weight != 1.0 else guide
+    reparam = LocalReparameterization() if config.local_reparam else contextlib.nullcontext()
+    x = random_shift(x, config.shift)
+    # Validation off: NaN logits then give a NaN loss, which the callers report.
+    with reparam, pyro.validation_enabled(False):
+        if not config.contrast_weight:
+            return elbo.differentiable_loss(model, scaled_guide, x, y)
+        # A quarter of the batch is enough: the plate scales the factor to the data size either way.
+        contrast = contrast_inputs(x[: max(1, x.shape[0] // 4)])
+        return elbo.differentiable_loss(model, scaled_guide, x, y, contrast, config.contrast_weight)
+
+
+def finite_at_parameters(
+    trained: TrainedBNN, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, elbo: MeanFieldELBO | None = None
+) -> bool:
+    """Whether the guide's parameters, and the loss at them on the first minibatch, are finite (checked before a save).
+
+    The check draws its own noise, so a resumed run sees the same random stream as a straight one.
+    """
+    if not all(torch.isfinite(p).all() for p in trained.guide.parameters()):
+        return False
+    first = torch.arange(min(config.batch_size, images.shape[0]), device=images.device)
+    with torch.no_grad(), forked_rng(images.device):
+        return bool(torch.isfinite(minibatch_loss(trained, images[first], labels[first], config, elbo)))
+
+
 @torch.no_grad()
 def mean_network_accuracy(trained: TrainedBNN, data: ImageSet, batch_size: int = 4096) -> float:
     """Accuracy of the network whose weights are the posterior means (a cheap progress figure)."""
@@ -162,7 +200,7 @@ def train(
         When a step's loss is not finite; the checkpoint on disk is the last one whose
         parameters gave a finite loss.
     """
-    model, guide, device = trained.model, trained.guide, trained.device
+    model, device = trained.model, trained.device
     num_data = len(train_set)
     if num_data != model.config.num_data:
         raise ValueError(
@@ -204,31 +242,18 @@ def train(
         )
 
     elbo = MeanFieldELBO()
-    # The ELBO scales each analytic KL by the guide site's scale.
-    scaled_guide = poutine.scale(guide, scale=config.kl_weight) if config.kl_weight != 1.0 else guide
     steps_per_epoch = math.ceil(num_data / config.batch_size)
     base_lrs = [config.lr, config.scale_lr]  # make_optimizer's groups; not read back, since a resumed state holds decayed rates
     images, labels = train_set.images.to(device), train_set.labels.to(device)
 
     def loss_at(idx: torch.Tensor) -> torch.Tensor:
-        reparam = LocalReparameterization() if config.local_reparam else contextlib.nullcontext()
-        x = random_shift(images[idx], config.shift)
-        # Validation off: NaN logits then give a NaN loss, which the callers report.
-        with reparam, pyro.validation_enabled(False):
-            if not config.contrast_weight:
-                return elbo.differentiable_loss(model, scaled_guide, x, labels[idx])
-            # A quarter of the batch is enough: the plate scales the factor to the data size either way.
-            contrast = contrast_inputs(x[: max(1, len(idx) // 4)])
-            return elbo.differentiable_loss(model, scaled_guide, x, labels[idx], contrast, config.contrast_weight)
+        return minibatch_loss(trained, images[idx], labels[idx], config, elbo)
 
     def save() -> None:
         """Write the checkpoint, only if the loss at the parameters being saved is finite."""
         if checkpoint is None:
             return
-        # The check draws its own noise, so a resumed run sees the same random stream as a straight one.
-        with torch.no_grad(), forked_rng(device):
-            probe = loss_at(torch.arange(min(config.batch_size, num_data), device=device))
-        if not torch.isfinite(probe) or not all(torch.isfinite(p).all() for p in guide.parameters()):
+        if not finite_at_parameters(trained, images, labels, config, elbo):
             raise diverged("the loss at the parameters to be saved is not finite")
         save_checkpoint(checkpoint, trained, state())
         if on_checkpoint is not None:

@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             env=os.environ | ONE_THREAD,
         )
         verdicts = mutant_verdicts()
+    missing = [name for name in chosen if name not in verdicts]
+    if missing:
+        p.error(f"mutmut gave no verdict on {len(missing)} mutants (did its test run fail? see above), e.g. {missing[0]}")
     outcome = [verdicts[name] for name in chosen]
     counts = {v: outcome.count(v) for v in ("killed", "survived", "timeout", "no tests", "not checked")}
     decided = counts["killed"] + counts["survived"]

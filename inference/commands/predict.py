@@ -2,13 +2,14 @@
 
 Every image is brought to MNIST's format first (grayscale, inverted when the page is light,
 cropped to the ink, fitted to 20x20, centred by mass); ``--no-preprocess`` skips that for
-images that are already 28x28 white-on-black digits.
+images that are already 28x28 white-on-black digits. Folders of any size stream through in
+batches; ``--workers`` reads and preprocesses them in that many processes.
 
 Example::
 
     bnn-abstain predict photo.jpg scans/ 'forms/**/*.png'
     bnn-abstain predict scans/ --json > answers.json
-    bnn-abstain predict scans/ --csv > answers.csv
+    bnn-abstain predict archive/ --csv --output answers.csv --workers 2
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from PIL import Image, UnidentifiedImageError
+from typing import Any, TextIO
 
 from bnn import load_model
 from inference.cli import add_config_flags, config_from_args, device
-from inference.predictive import Rule, predict_with_abstain
+from inference.predictive import Rule
+from inference.streaming import ImageFiles, predict_stream
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
@@ -43,9 +43,12 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
     out.add_argument("--csv", action="store_true", help="print CSV with a header row")
+    p.add_argument("--output", default=None, help="write to this file instead of standard output")
     p.add_argument("--no-preprocess", dest="preprocess", action="store_false", help="the images are already MNIST-like")
     p.add_argument("--rule", choices=("median", "calibrated"), default=None, help="default: calibrated if the model is")
-    p.add_argument("--batch-size", type=int, default=256, help="images read and answered at a time (default: 256)")
+    p.add_argument("--batch-size", type=int, default=512, help="images answered at a time (default: 512)")
+    p.add_argument("--workers", type=int, default=0, help="processes reading and preprocessing images (default: 0)")
+    p.add_argument("--progress", action="store_true", help="a progress bar on standard error")
     add_config_flags(p, Rule, skip=("max_risk", "delta"))
     return p
 
@@ -71,68 +74,38 @@ def image_files(paths: list[str]) -> Iterator[Path]:
             raise FileNotFoundError(f"no such file or folder: {text}")
 
 
-def read_image(path: Path) -> Image.Image:
-    """The decoded image at ``path``; ``ValueError`` naming the file when it cannot be read."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
-        raise ValueError(f"cannot read {path} as an image: {err}") from None
-
-
-def _batches(files: Iterator[Path], size: int) -> Iterator[list[Path]]:
-    batch: list[Path] = []
-    for path in files:
-        batch.append(path)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def answer_files(model: Any, files: Iterator[Path], args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    """One record per file: its answer, candidates and reason (or the error that kept it from being read)."""
-    rule = config_from_args(Rule, args)
-    for batch in _batches(files, args.batch_size):
-        records: dict[int, dict[str, Any]] = {}
-        images: dict[int, Image.Image] = {}
-        for i, path in enumerate(batch):
-            try:
-                images[i] = read_image(path)
-            except ValueError as err:
-                records[i] = {"path": str(path), "answer": None, "prediction": None, "candidates": [],
-                              "reason": "unreadable", "error": str(err)}  # fmt: skip
-        if images:
-            result = predict_with_abstain(
-                model,
-                list(images.values()),
-                num_samples=rule.num_samples,
-                threshold=rule.threshold,
-                percentile=rule.percentile,
-                rule=args.rule,
-                alpha=rule.alpha,
-                preprocess="mnist" if args.preprocess else None,
+def write(records: Iterator[dict[str, Any]], files: list[Path], args: argparse.Namespace, out: TextIO) -> int:
+    """Write the records as text, JSON or CSV; return how many files could not be read."""
+    unreadable = 0
+    writer = csv.writer(out) if args.csv else None
+    if writer:
+        writer.writerow(["path", "prediction", "candidates", "reason"])
+    if args.json:
+        out.write("[")
+    for n, r in enumerate(records):
+        path = str(files[r.pop("index")])
+        unreadable += r["reason"] == "unreadable"
+        if args.json:
+            out.write(("," if n else "") + "\n " + json.dumps({"path": path, **r}))
+        elif writer:
+            writer.writerow(
+                [path, "" if r["prediction"] is None else r["prediction"], " ".join(map(str, r["candidates"])), r["reason"]]
             )
-            answers = zip(result.answers(), result.prediction.tolist(), result.candidate_sets(), result.reasons(), strict=True)
-            for j, (i, (text, prediction, candidates, reason)) in enumerate(zip(images, answers, strict=True)):
-                records[i] = {
-                    "path": str(batch[i]),
-                    "answer": text,
-                    "prediction": None if prediction < 0 else prediction,
-                    "candidates": candidates,
-                    "reason": reason,
-                    "p_value": None if result.p_value is None else round(float(result.p_value[j]), 6),
-                }
-        yield from (records[i] for i in range(len(batch)))
+        elif r["reason"] == "unreadable":
+            print(f"{path}: unreadable ({r['error']})", file=out)
+        else:
+            candidates = ", ".join(map(str, r["candidates"])) or "none"
+            print(f"{path}: {r['answer']} (candidates: {candidates}; {r['reason']})", file=out, flush=True)
+    if args.json:
+        out.write("\n]\n")
+    return unreadable
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     p = parser(prog)
     args = p.parse_args(argv)
-    if args.batch_size < 1:
-        p.error(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.batch_size < 1 or args.workers < 0:
+        p.error("--batch-size must be positive and --workers at least 0")
     try:
         files = list(image_files(args.paths))
         if not files:
@@ -141,27 +114,25 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    records = answer_files(model, iter(files), args)
-    unreadable = 0
-    if args.json:
-        rows = list(records)
-        unreadable = sum(r["reason"] == "unreadable" for r in rows)
-        json.dump(rows, sys.stdout, indent=1)
-        print()
+    rule = config_from_args(Rule, args)
+    records = predict_stream(
+        model,
+        ImageFiles(files, preprocess=args.preprocess),
+        batch_size=args.batch_size,
+        workers=args.workers,
+        progress=args.progress,
+        num_samples=rule.num_samples,
+        threshold=rule.threshold,
+        percentile=rule.percentile,
+        rule=args.rule,
+        alpha=rule.alpha,
+    )
+    if args.output:
+        with open(args.output, "w", newline="") as out:
+            unreadable = write(records, files, args, out)
+        print(f"wrote {len(files):,} answers to {args.output}", file=sys.stderr)
     else:
-        writer = csv.writer(sys.stdout) if args.csv else None
-        if writer:
-            writer.writerow(["path", "prediction", "candidates", "reason"])
-        for r in records:
-            unreadable += r["reason"] == "unreadable"
-            if writer:
-                prediction = "" if r["prediction"] is None else r["prediction"]
-                writer.writerow([r["path"], prediction, " ".join(map(str, r["candidates"])), r["reason"]])
-            elif r["reason"] == "unreadable":
-                print(f"{r['path']}: unreadable ({r['error']})")
-            else:
-                candidates = ", ".join(map(str, r["candidates"])) or "none"
-                print(f"{r['path']}: {r['answer']} (candidates: {candidates}; {r['reason']})", flush=True)
+        unreadable = write(records, files, args, sys.stdout)
     if unreadable:
         print(f"{unreadable} of {len(files)} files could not be read", file=sys.stderr)
     return 1 if unreadable else 0

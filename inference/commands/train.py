@@ -25,6 +25,8 @@ from inference.predictive import Rule
 #: Flags that may change when resuming: the rest must match the checkpoint.
 RESUMABLE = {"epochs", "checkpoint_every"}
 MODEL_FLAGS_SKIPPED = ("input_dim", "num_classes", "num_data")
+#: Flags that switch training to Lightning (inference.distributed).
+LIGHTNING_FLAGS = ("devices", "num_nodes", "accelerator", "strategy")
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -43,6 +45,11 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="train on the first N training images only (quick runs; at most a tenth of them is held out)",
     )
     p.add_argument("--no-eval", dest="evaluate", action="store_false", help="skip the evaluation after training")
+    scale = p.add_argument_group("Lightning (any of these trains on Lightning instead of the built-in loop)")
+    scale.add_argument("--devices", default=None, help="processes per machine: a number, or 'auto'")
+    scale.add_argument("--num-nodes", type=int, default=None, help="machines (default: 1)")
+    scale.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default=None, help="default: cpu")
+    scale.add_argument("--strategy", choices=("auto", "ddp"), default=None, help="ddp: one process per device (default: auto)")
     from inference.evaluation.command import add_evaluation_flags
 
     add_evaluation_flags(p)
@@ -57,6 +64,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except (DatasetNotFoundError, FileNotFoundError, ValueError, TrainingDivergedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # inference.distributed.DistributedTrainingError: a process of a Lightning run failed
+        if type(err).__name__ != "DistributedTrainingError":
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"\ninterrupted; `--resume` continues from {args.checkpoint}", file=sys.stderr)
         return 130
@@ -107,19 +119,40 @@ def run(args: argparse.Namespace, given: set[str]) -> int:
             f"epoch {summary['epoch']:3d}: loss {summary['loss']:.4f} nats/example, {summary['seconds']:.1f} s{acc}", flush=True
         )
 
-    history = train(
-        trained,
-        fit_set,
-        config,
-        test_set=test_set,
-        checkpoint=args.checkpoint,
-        resume_state=state,
-        progress=args.progress,
-        on_epoch=report,
-        extra_state={"calibration_config": vars(calibration) | {"held_out": len(held_out)}, "train_limit": args.train_limit},
-        # Without a progress bar, a log line per checkpoint shows how far a run got.
-        on_checkpoint=None if args.progress else lambda step: print(f"saved checkpoint at step {step}", flush=True),
-    )
+    extra_state = {"calibration_config": vars(calibration) | {"held_out": len(held_out)}, "train_limit": args.train_limit}
+    if any(getattr(args, k) is not None for k in LIGHTNING_FLAGS):
+        from inference.distributed import fit
+
+        devices = args.devices or 1
+        history, rank = fit(
+            trained,
+            fit_set,
+            config,
+            checkpoint=args.checkpoint,
+            devices=int(devices) if str(devices).isdigit() else devices,
+            num_nodes=args.num_nodes or 1,
+            accelerator=args.accelerator or "cpu",
+            strategy=args.strategy or "auto",
+            resume_state=state,
+            extra_state=extra_state,
+            progress=args.progress,
+        )
+        if rank != 0:  # calibration, evaluation and the final save are rank 0's
+            return 0
+    else:
+        history = train(
+            trained,
+            fit_set,
+            config,
+            test_set=test_set,
+            checkpoint=args.checkpoint,
+            resume_state=state,
+            progress=args.progress,
+            on_epoch=report,
+            extra_state=extra_state,
+            # Without a progress bar, a log line per checkpoint shows how far a run got.
+            on_checkpoint=None if args.progress else lambda step: print(f"saved checkpoint at step {step}", flush=True),
+        )
     print(f"trained {len(history)} epochs ({time.perf_counter() - started:.0f} s this run)")
     _, state = load_checkpoint(args.checkpoint)
     assert state is not None

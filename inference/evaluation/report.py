@@ -26,6 +26,10 @@ PAGE_SECTIONS = {
     "reliability": ("Reliability", "Not measured yet: run `python scripts/reliability.py`."),
     "mutation": ("Mutation testing", "Not measured yet: run `python scripts/mutation.py`."),
     "serving": ("Serving", "Not measured yet: run `python scripts/serve_check.py`."),
+    "scale": (
+        "Scale",
+        "Not measured yet: run `python scripts/benchmark_predict.py` and `python scripts/benchmark_distributed.py`.",
+    ),
 }
 
 
@@ -415,6 +419,111 @@ def serving_section(load: dict[str, Any], checkpoint: str, screenshot: str | Non
     if screenshot:
         lines += ["", f"![The page after drawing a 7, in Chromium]({screenshot})"]
     return "\n".join(lines)
+
+
+def scale_section(predict: list[dict[str, Any]] | None = None, distributed: list[dict[str, Any]] | None = None) -> str:
+    """The scale section: streaming prediction (images/s, peak RSS) and training across processes."""
+    blocks = []
+    if predict:
+        lines = [
+            "Prediction over large collections (`scripts/benchmark_predict.py`; each case in its own process, "
+            "100 networks per image, batches of 512, answers written as CSV):",
+            "",
+            "| images | source | reading processes | images/s | peak RSS |",
+            "|---|---|---|---|---|",
+        ]
+        for row in predict:
+            source = "PNG files (read + preprocessed)" if row["case"] == "files" else "generated on the fly"
+            workers = f"{row['workers']} workers" if row["workers"] else "main process"
+            lines.append(
+                f"| {row['images']:,} | {source} | {workers} | {row['images_per_second']:,.0f} | {row['peak_rss_mib']:,} MiB |"
+            )
+        blocks.append("\n".join(lines))
+    if distributed:
+        lines = [
+            "Training on one 2-core machine (`scripts/benchmark_distributed.py`; default model and data, global batch "
+            "1024, median epoch after the first):",
+            "",
+            "| run | seconds per epoch | speedup over the built-in loop | final loss (nats/example) |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {r['run']} | {r['epoch_seconds']:.2f} | {r['speedup']:.2f}x | {r['final_loss']:.4f} |" for r in distributed]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def update_scale_section(
+    page: str | Path, *, predict: list[dict[str, Any]] | None = None, distributed: list[dict[str, Any]] | None = None
+) -> None:
+    """Rewrite the scale section, keeping the half that this run did not measure (read back from its JSON)."""
+    predict = predict if predict is not None else _json_rows("docs/predict_benchmark.json", "cases")
+    distributed = distributed if distributed is not None else _json_rows("docs/distributed_benchmark.json", "runs")
+    replace_between_markers(page, "scale", scale_section(predict, distributed))
+
+
+def _json_rows(path: str, key: str) -> list[dict[str, Any]] | None:
+    file = Path(path)
+    return json.loads(file.read_text())[key] if file.is_file() else None
+
+
+def peers_page(rows: list[dict[str, Any]], setup: dict[str, Any], compiled: dict[str, Any] | None = None) -> str:
+    """The side-by-side page: one row per contender, ratios to this project's, and the errors of those that failed."""
+    ours = next((r for r in rows if r.get("key") == "ours" and "error" not in r), None)
+    lines = [
+        "# Beside the peer libraries",
+        "",
+        f"Written by `scripts/benchmark_peers.py`; do not edit by hand. Every contender trained a 784-1024-10 mean-field "
+        f"BNN with a N(0, 1) prior on MNIST ({setup['epochs']} epochs, batch {setup['batch_size']}, "
+        f"{setup['threads']} CPU threads, each in its own process), then sampled 100 networks per image. "
+        "Refusals use the reference rule (a digit's median probability above 0.2); AUROC is that of the mutual "
+        f"information against MNIST test. Run time {setup['minutes']} min"
+        + (f"; every set capped at {setup['limit']:,} images (a smoke run)." if setup.get("limit") else "."),
+        "",
+        "| contender | s/epoch | vs ours | predict 10k x 100 (s) | vs ours | peak RSS | forced acc. | MNIST refused "
+        "| notMNIST refused | Fashion refused | noise refused | AUROC notMNIST | AUROC Fashion |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            continue
+        epoch_ratio, predict_ratio = (
+            (f"{r['epoch_seconds'] / ours['epoch_seconds']:.2f}x", f"{r['predict_seconds'] / ours['predict_seconds']:.2f}x")
+            if ours
+            else ("n/a", "n/a")
+        )
+        refused, auc = r["refused"], r["auroc_mutual_information"]
+        lines.append(
+            f"| {r['name']} | {r['epoch_seconds']:.2f} | {epoch_ratio} | {r['predict_seconds']:.2f} | "
+            f"{predict_ratio} | {r['peak_rss_mib']:,} MiB | {_pct(r['forced_accuracy'])} | {_pct(refused['MNIST'])} | "
+            f"{_pct(refused['notMNIST'])} | {_pct(refused['FashionMNIST'])} | {_pct(refused['uniform noise'])} | "
+            f"{auc['notMNIST']:.3f} | {auc['FashionMNIST']:.3f} |"
+        )
+    failed = [r for r in rows if "error" in r]
+    if failed:
+        lines += ["", "Did not run:", ""] + [f"- `{r['key']}`: {r['error']}" for r in failed]
+    if compiled and "error" not in compiled:
+        lines += ["", "## torch.compile", "", compile_lines(compiled)]
+    elif compiled:
+        lines += ["", "## torch.compile", "", f"The trial did not run: {compiled['error']}"]
+    versions = ", ".join(f"{name} {version}" for name, version in setup.get("versions", {}).items())
+    if versions:
+        lines += ["", f"Versions: {versions}."]
+    return "\n".join(lines) + "\n"
+
+
+def compile_lines(c: dict[str, Any]) -> str:
+    """The torch.compile trial: eager against compiled, for the SVI step and the predictive."""
+    rows = ["| what | eager | compiled | first compiled call | compiled / eager |", "|---|---|---|---|---|"]
+    for key, what in (("svi", f"{c['steps']} SVI steps (batch 1024)"), ("predict", "predictive, 10,000 images x 100 networks")):
+        if f"{key}_error" in c:
+            rows.append(f"| {what} | {c[f'{key}_eager']:.2f} s | failed: {c[f'{key}_error']} | — | — |")
+        else:
+            ratio = c[f"{key}_compiled"] / c[f"{key}_eager"]
+            rows.append(
+                f"| {what} | {c[f'{key}_eager']:.2f} s | {c[f'{key}_compiled']:.2f} s | "
+                f"{c[f'{key}_compile_first_call']:.1f} s | {ratio:.2f}x |"
+            )
+    return "\n".join(rows)
 
 
 # --- the OOD benchmark ----------------------------------------------------------------------------------

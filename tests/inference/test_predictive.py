@@ -196,6 +196,7 @@ def test_samples_across_chunks_stack_along_the_inputs(tiny):
     assert torch.allclose(chunked.samples.mean(0), chunked.mean_probs, atol=1e-6)
 
 
+@pytest.mark.frames
 def test_the_missing_calibration_warning_points_at_the_caller(tiny):
     with pytest.warns(
         UserWarning, match="this model carries no calibration, so the reference median rule decides alone"

@@ -1,0 +1,102 @@
+"""This project beside the libraries a user would pick instead, on the same work, in one run.
+
+Every contender (``inference/evaluation/peers.py``) trains a 784-1024-10 mean-field BNN with a
+N(0, 1) prior on MNIST's 60,000 training digits, with the same batch size and epochs, in its own
+process (so that its peak memory is its own), then samples 100 networks per test image. Writes
+``docs/peers.md`` and ``docs/peers.json``.
+
+Example::
+
+    pip install -e '.[peers]'
+    python scripts/benchmark_peers.py                         # about 25 minutes on 2 cores
+    python scripts/benchmark_peers.py --epochs 1 --limit 2000 --page '' --results ''   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import torch
+
+from inference.data import ImageSet, load_fashion_mnist, load_mnist, load_notmnist, uniform_noise
+from inference.evaluation import report
+from inference.evaluation.peers import CONTENDERS, compile_probe, measure
+
+
+def versions() -> dict[str, str]:
+    """The installed versions of the libraries compared (or 'not installed')."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("torch", "pyro-ppl", "bayesian-torch", "tyxe"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    train = load_mnist(True, args.data_dir).head(args.limit)
+    test = load_mnist(False, args.data_dir).head(args.limit)
+    ood = {
+        "notMNIST": load_notmnist(args.data_dir),
+        "FashionMNIST": load_fashion_mnist(False, args.data_dir).head(args.limit),
+        "uniform noise": uniform_noise(min(10_000, args.limit or 10_000), seed=1),
+    }
+    ood = {name: ImageSet(name, s.images, s.labels) for name, s in ood.items()}
+    return measure(args.contender, train, test, ood, epochs=args.epochs, batch_size=args.batch_size, timing_repeats=args.repeats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default=None, help="dataset folder (default: $BNN_DATA_DIR, else ./data)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs for every contender (default: 10)")
+    p.add_argument("--batch-size", type=int, default=1024, help="batch size for every contender (default: 1024)")
+    p.add_argument("--repeats", type=int, default=3, help="timings of the prediction, median taken (default: 3)")
+    p.add_argument("--limit", type=int, default=None, help="cap every set at this size (smoke runs)")
+    p.add_argument("--only", nargs="+", choices=list(CONTENDERS), default=list(CONTENDERS), help="contenders to run")
+    p.add_argument("--results", default="docs/peers.json", help="JSON output ('' to skip)")
+    p.add_argument("--page", default="docs/peers.md", help="markdown page ('' to skip)")
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile trial")
+    # One contender (or the torch.compile trial), in a child process.
+    p.add_argument("--contender", choices=[*CONTENDERS, "compile"], help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.contender == "compile":
+        print(json.dumps(compile_probe(load_mnist(True, args.data_dir).head(args.limit), repeats=args.repeats)))
+        return 0
+    if args.contender:
+        print(json.dumps(run_one(args)))
+        return 0
+    rows, started = [], time.perf_counter()
+    for key in [*args.only, *(["compile"] if args.compile else [])]:
+        cmd = [sys.executable, __file__, "--contender", key, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
+        cmd += ["--repeats", str(args.repeats)] + (["--limit", str(args.limit)] if args.limit else [])
+        cmd += ["--data-dir", args.data_dir] if args.data_dir else []
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            lines = out.stderr.strip().splitlines()
+            rows.append({"key": key, "error": lines[-1] if lines else f"exit status {out.returncode}"})
+        else:
+            rows.append({"key": key, **json.loads(out.stdout.strip().splitlines()[-1])})
+        print(rows[-1], flush=True)
+    setup = {"epochs": args.epochs, "batch_size": args.batch_size, "threads": torch.get_num_threads(), "limit": args.limit,
+             "minutes": round((time.perf_counter() - started) / 60, 1), "versions": versions()}  # fmt: skip
+    trial = next((r for r in rows if r.get("key") == "compile"), None)
+    rows = [r for r in rows if r.get("key") != "compile"]
+    page = report.peers_page(rows, setup, trial)
+    print(page)
+    if args.results:
+        report.write_json({"setup": setup, "contenders": rows, "torch_compile": trial}, args.results)
+    if args.page:
+        with open(args.page, "w") as f:
+            f.write(page)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
