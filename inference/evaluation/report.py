@@ -391,7 +391,8 @@ def mutation_section(
         f"modules of `inference/`, {total:,} mutants, of which {sample} were tested. Killed {counts['killed']:,}, "
         f"survived {counts['survived']:,}, timed out {counts['timeout']:,}, covered by no test {counts['no tests']:,}, "
         f"not run {counts['not checked']:,}. **Score: {_pct(score)}**{bounds} of the mutants that ran to a verdict "
-        "(killed / killed + survived).",
+        "(killed / killed + survived). Timeouts are mutants that made a test loop past its time limit (infinite loops); "
+        "which survivors are equivalent mutants, and why, is in [design.md](design.md#mutation-testing).",
     ]
     if survivors:
         per_function = Counter(name.rsplit("__mutmut_", 1)[0] for name in survivors)

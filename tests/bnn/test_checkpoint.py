@@ -142,3 +142,17 @@ def test_fields_without_a_check_do_not_stop_the_checks():
     check_fields(Mixed())
     with pytest.raises(ValueError, match=r"Mixed.width must be a positive integer, got 0"):
         check_fields(Mixed(width=0))
+
+
+def test_saving_creates_missing_folders(tmp_path, tiny):
+    path = save_checkpoint(tmp_path / "runs" / "today" / "m.pt", tiny)
+    assert load_checkpoint(path)[0].config == tiny.config
+
+
+def test_a_missing_guide_parameter_is_named(tmp_path, tiny):
+    path = save_checkpoint(tmp_path / "m.pt", tiny)
+    payload = _payload(path)
+    del payload["guide"]["fc2_bias_rho"]
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"holds guide parameters \[.*\], expected .*fc2_bias_rho"):
+        load_checkpoint(path)

@@ -1,3 +1,5 @@
+import math
+
 import pyro
 import pyro.distributions as dist
 import pytest
@@ -106,3 +108,12 @@ def test_model_is_a_pyro_module_with_no_learnable_parameters():
     model = BayesianMLP(BNNConfig(hidden_dim=4))
     assert isinstance(model, pyro.nn.PyroModule)
     assert list(model.parameters()) == []
+
+
+def test_uniform_cross_entropy_is_per_row():
+    from bnn.model import uniform_cross_entropy
+
+    logits = torch.tensor([[0.0, 0.0, 0.0], [3.0, 0.0, -3.0], [1.0, 2.0, 6.0]])
+    expected = [-(torch.log_softmax(row, -1)).mean().item() for row in logits]
+    assert uniform_cross_entropy(logits).tolist() == pytest.approx(expected, abs=1e-6)
+    assert uniform_cross_entropy(logits)[0].item() == pytest.approx(math.log(3))

@@ -27,6 +27,7 @@ def test_p_values_match_the_formula_by_hand():
     two = two_sided_p_values(calibration, torch.tensor([0.0, 2.5, 9.0]))
     assert two.tolist() == pytest.approx([0.4, 1.0, 0.4])
     assert bonferroni([torch.tensor([0.2, 0.9]), torch.tensor([0.5, 0.3])]).tolist() == pytest.approx([0.4, 0.6])
+    assert bonferroni([torch.tensor([0.9]), torch.tensor([0.8])]).tolist() == [1.0]  # a p-value never exceeds 1
 
 
 def test_conformal_p_values_are_super_uniform_on_exchangeable_data():
@@ -123,7 +124,22 @@ def test_risk_gate_refuses_only_answers_and_says_why(calibrated):
     strict = predict_with_abstain(calibrated, x, 20, max_risk=0.001, delta=0.05)
     assert (strict.abstained >= plain.abstained).all()
     newly = strict.abstained & ~plain.abstained
-    assert (strict.reason[newly] == TOO_UNCERTAIN).all()
+    assert newly.any() and (strict.reason[newly] == TOO_UNCERTAIN).all()
+    assert torch.equal(strict.reason[plain.abstained], plain.reason[plain.abstained])  # other refusals keep their reason
+
+
+def test_calibrated_answers_repeat_and_carry_their_density(calibrated):
+    x = torch.cat([synthetic(40, seed=14).images, torch.rand(10, 784)])
+    a, b = predict_with_abstain(calibrated, x, 20), predict_with_abstain(calibrated, x, 20)
+    assert a.density is not None and a.density.shape == (50,)
+    assert torch.equal(a.density, b.density) and torch.equal(a.p_value, b.p_value)
+
+
+def test_max_risk_needs_the_calibration_s_percentile(calibrated):
+    x = synthetic(20, seed=15).images
+    predict_with_abstain(calibrated, x, 20, percentile=40.0)  # the gate alone does not depend on the percentile
+    with pytest.raises(ValueError, match=r"max_risk is calibrated for percentile=50 \(got percentile=40\)"):
+        predict_with_abstain(calibrated, x, 20, percentile=40.0, max_risk=0.1)
 
 
 def test_calibration_survives_a_checkpoint(tmp_path, calibrated):
@@ -197,6 +213,7 @@ def test_held_out_size_for_quick_runs_and_the_smallest_p_value():
     assert held_out_size(3000, 5000) == 1000  # at least 1,000 ...
     assert held_out_size(1500, 5000) == 750  # ... but never more than half
     assert held_out_size(60_000, 0) == 0
+    assert type(held_out_size(12_345, 5000)) is int and held_out_size(12_345, 5000) == 1234
     # Two components, the density two-sided: 2 * 2 / (n + 1).
     assert smallest_gate_p_value(3999) == pytest.approx(0.001)
     assert smallest_gate_p_value(199) == pytest.approx(0.02)
@@ -246,7 +263,21 @@ def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated):
     fit = type(data)("fit", data.images[:200], data.labels[:200])
     held_out = type(data)("held", data.images[200:], data.labels[200:])
     model = trained_on_synthetic(200, 1000, hidden_dim=16, num_samples=100, vae_epochs=1)
-    result = calibrate(model, held_out, fit, progress=False, vae_config=VAEConfig(latent_dim=3))
+    result = calibrate(model, held_out, fit, progress=False, vae_config=VAEConfig(latent_dim=3), split_seed=7)
     assert result.num_samples == 100 and len(result) == 1000 and result.vae.config.latent_dim == 3
+    assert result.split_seed == 7
     with pytest.raises(ValueError, match="at least one labelled image"):
         calibrate(model, type(data)("none", data.images[:0], data.labels[:0]), fit, progress=False)
+
+
+def test_a_calibration_of_one_digit_is_valid_and_of_none_is_refused(calibrated):
+    from bnn.calibration import Calibration, CalibrationError
+
+    state = calibrated.calibration.to_state()
+    one = {k: (v[:1] if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+    assert len(Calibration.from_state(one)) == 1
+    none = {k: (v[:0] if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+    with pytest.raises(CalibrationError, match="a calibration needs at least one held-out image"):
+        Calibration.from_state(none)
+    with pytest.raises(CalibrationError, match=r"calibration entropy is .*; expected 1 dimension\(s\) of length -1"):
+        Calibration.from_state(state | {"labels": state["labels"].tolist()})

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from inference import ABSTAIN, decide, predict_with_abstain, predictive_probs
+from inference.predictive import answer as predictive_answer
 from inference.predictive import sample_weights
 
 
@@ -67,7 +68,10 @@ def test_chunking_does_not_change_the_answer(tiny):
     x = torch.rand(50, 784)
     a = predictive_probs(tiny.model, tiny.guide, x, 8, method="weights", chunk_size=7, seed=3)
     b = predictive_probs(tiny.model, tiny.guide, x, 8, method="weights", chunk_size=1000, seed=3)
-    assert torch.allclose(a, b, atol=1e-6)
+    c = predictive_probs(tiny.model, tiny.guide, x, 8, method="weights", chunk_size=1, seed=3)
+    assert torch.allclose(a, b, atol=1e-6) and torch.allclose(a, c, atol=1e-6)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
+        predictive_probs(tiny.model, tiny.guide, x, 8, chunk_size=0)
 
 
 def test_local_draws_of_one_input_are_independent_and_exact(tiny):
@@ -227,3 +231,22 @@ def test_empty_lists_and_unsupported_dtypes_say_what_was_received(tiny):
         predict_with_abstain(tiny, np.zeros((2, 784), dtype=bool))
     with pytest.raises(TypeError, match="got a numpy array of dtype float128, which torch cannot hold"):
         predict_with_abstain(tiny, np.zeros((2, 784), dtype=np.longdouble))
+
+
+def test_answers_in_words_name_the_digit_or_why_not():
+    from inference.predictive import AbstainResult
+
+    level = torch.tensor([[0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1],
+                          [0.0, 0.0, 0.0, 0.35, 0.0, 0.6, 0.0, 0.0, 0.0, 0.05],
+                          [0.1] * 10])  # fmt: skip
+    prediction, candidates = predictive_answer(level, 0.2)
+    reason = torch.tensor([0, 0, 2])
+    result = AbstainResult(
+        prediction, reason != 0, reason, candidates, level, level, torch.zeros(3), torch.zeros(3), "median", 0.2, 50.0
+    )
+    assert result.answers() == ["1", "5 or 3", "I don't know — this doesn't look like a digit"]
+    assert result.candidate_sets() == [[1], [5, 3], []]
+
+
+def test_empty_predictive_has_the_right_shape(tiny):
+    assert predictive_probs(tiny.model, tiny.guide, torch.rand(0, 784), 7).shape == (7, 0, 10)

@@ -146,16 +146,50 @@ def test_every_epoch_sees_every_example_once(monkeypatch):
 
 
 def test_the_contrast_term_makes_the_networks_unsure_off_the_data():
+    """On scrambled digits the predictive's entropy nears log 10 (2.30) with the contrast, and stays well below without.
+
+    Measured over seeds 0 and 1: 1.50 and 1.72 nats without; 2.30 and 2.29 with weight 2 (and 1.75 and 1.63
+    when the corrupted inputs are drawn but never reach the model).
+    """
     from inference.contrast import permute_pixels
     from inference.predictive import predict_with_abstain
 
     data = synthetic(200)
     entropies = {}
-    for weight in (0.0, 0.5):
+    for weight in (0.0, 2.0):
         trained = _fresh()
         train(
             trained, data, TrainConfig(epochs=15, batch_size=50, lr=1e-2, kl_weight=0.1, contrast_weight=weight), progress=False
         )
         scrambled = permute_pixels(synthetic(100, seed=3).images)
         entropies[weight] = predict_with_abstain(trained, scrambled, 20, rule="median").entropy.mean().item()
-    assert entropies[0.5] > entropies[0.0] + 0.2
+    assert entropies[2.0] > 2.2 and entropies[0.0] < 2.0
+
+
+def test_local_reparameterisation_is_used_only_when_asked(monkeypatch):
+    import inference.training as training
+
+    made = []
+    real = training.LocalReparameterization
+    monkeypatch.setattr(training, "LocalReparameterization", lambda: made.append(1) or real())
+    data = synthetic(200)
+    train(_fresh(), data, TrainConfig(epochs=1, batch_size=100, local_reparam=False), progress=False)
+    assert made == []
+    train(_fresh(), data, TrainConfig(epochs=1, batch_size=100, local_reparam=True), progress=False)
+    assert len(made) == 2  # one per step
+
+
+def test_an_epoch_s_loss_is_the_mean_step_loss_per_example(monkeypatch):
+    import inference.training as training
+
+    losses = []
+    real = training.minibatch_loss
+    monkeypatch.setattr(training, "minibatch_loss", lambda *a, **k: losses.append(real(*a, **k)) or losses[-1])
+    history = train(_fresh(), synthetic(200), TrainConfig(epochs=1, batch_size=50), progress=False)
+    assert history[0]["loss"] == pytest.approx(sum(x.item() for x in losses) / len(losses) / 200)
+
+
+def test_divergence_without_a_checkpoint_says_what_became_infinite():
+    with pytest.raises(TrainingDivergedError, match=r"^the ELBO became (nan|inf|-inf) at epoch 1, step \d+; lower") as caught:
+        train(_fresh(), synthetic(200), TrainConfig(epochs=2, batch_size=32, lr=1e30, scale_lr=1e30), progress=False)
+    assert "checkpoint" not in str(caught.value)

@@ -16,7 +16,11 @@ def test_prediction_at_scale_reports_throughput_and_peak_memory(tmp_path, data_d
     argv = ["--checkpoint", str(checkpoint), "--data-dir", str(data_dir), "--files", "600", "--generated", "700"]
     assert benchmark_predict.main([*argv, "--results", str(out), "--page", str(page)]) == 0
     cases = json.loads(out.read_text())["cases"]
-    assert [(c["case"], c["images"], c["workers"]) for c in cases] == [("files", 600, 0), ("files", 600, 2), ("generated", 700, 0)]
+    assert [(c["case"], c["images"], c["workers"]) for c in cases] == [
+        ("files", 600, 0),
+        ("files", 600, 2),
+        ("generated", 700, 0),
+    ]
     assert all(c["images_per_second"] > 0 and c["peak_rss_mib"] > 100 for c in cases)
     assert cases[0]["answered"] == cases[1]["answered"] > 500  # dark-on-light digits: read, preprocessed, mostly answered
     text = page.read_text()
