@@ -32,14 +32,20 @@ from torch.utils.data import DataLoader, TensorDataset
 from bnn import TrainedBNN, save_checkpoint
 from inference.data import ImageSet
 from inference.elbo import MeanFieldELBO
-from inference.training import TrainConfig, TrainingDivergedError, finite_at_parameters, make_optimizer, minibatch_loss
+from inference.training import (
+    DistributedTrainingError,
+    TrainConfig,
+    TrainingDivergedError,
+    cosine_factor,
+    diverged,
+    finite_at_parameters,
+    make_optimizer,
+    minibatch_loss,
+    training_state,
+)
 
 #: How long a rank waits for the others in a collective before the run fails (a dead rank must not hang it).
 DEFAULT_TIMEOUT = datetime.timedelta(seconds=120)
-
-
-class DistributedTrainingError(RuntimeError):
-    """A training process died or stopped answering; the checkpoint holds the last finished epoch."""
 
 
 class SVIModule(L.LightningModule):
@@ -89,9 +95,7 @@ class SVIModule(L.LightningModule):
         total, done = self.config.epochs * steps_per_epoch, self.epochs_done * steps_per_epoch
         for group, base in zip(optimizer.param_groups, (self.config.lr, self.config.scale_lr), strict=True):
             group["initial_lr"] = base
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * (done + step) / total)), last_epoch=-1
-        )
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(done + step, total), last_epoch=-1)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_train_start(self) -> None:
@@ -105,10 +109,7 @@ class SVIModule(L.LightningModule):
         x, y = batch
         loss = minibatch_loss(self.trained, x, y, self.config, self.elbo)
         if not torch.isfinite(loss):
-            raise TrainingDivergedError(
-                f"the ELBO became {loss.item()} at epoch {self.epochs_done + 1}, step {batch_idx + 1} on rank "
-                f"{self.global_rank}; lower the learning rate (lr={self.config.lr}, scale_lr={self.config.scale_lr})."
-            )
+            raise diverged(f"the ELBO became {loss.item()}", self.epochs_done, batch_idx, self.config, rank=self.global_rank)
         per_example = loss.detach() / len(self.train_set)
         self._epoch_losses.append(per_example.item())
         self.log("loss", per_example, prog_bar=True, sync_dist=False)
@@ -126,7 +127,8 @@ class SVIModule(L.LightningModule):
 
     def save(self) -> None:
         """Write the checkpoint (rank 0, atomically), only if the loss at the parameters being saved is finite."""
-        images, labels = self.train_set.images.to(self.device), self.train_set.labels.to(self.device)
+        first = slice(0, self.config.batch_size)  # all that the check reads
+        images, labels = self.train_set.images[first].to(self.device), self.train_set.labels[first].to(self.device)
         if not finite_at_parameters(self.trained, images, labels, self.config, self.elbo):
             raise TrainingDivergedError(
                 f"the loss at the parameters to be saved is not finite; {self.checkpoint} is the last good one"
@@ -137,18 +139,16 @@ class SVIModule(L.LightningModule):
 
     def training_state(self) -> dict[str, Any]:
         """The checkpoint's training state, in :func:`inference.train`'s format (resumable by either)."""
-        optimizer = self.trainer.optimizers[0]
-        return {
-            **(self.extra_state or {}),
-            "train_config": self.config.to_dict(),
-            "optimizer": optimizer.state_dict(),
-            "epoch": self.epochs_done,
-            "step_in_epoch": 0,
-            "global_step": self.epochs_done * math.ceil(len(self.train_set) / self.config.batch_size),
-            "rng_state": torch.get_rng_state(),
-            "history": self.history,
-            "world_size": self.trainer.world_size,
-        }
+        return training_state(
+            self.config,
+            self.trainer.optimizers[0],
+            epoch=self.epochs_done,
+            step_in_epoch=0,
+            global_step=self.epochs_done * math.ceil(len(self.train_set) / self.config.batch_size),
+            history=self.history,
+            device=self.device,
+            extra_state=(self.extra_state or {}) | {"world_size": self.trainer.world_size},
+        )
 
 
 def fit(

@@ -27,7 +27,7 @@ from PIL import Image
 from scipy import ndimage
 from torch import Tensor
 
-from inference.data import IMAGE_SIDE
+from inference.data import HIGH_DEPTH_MODES, IMAGE_SIDE, high_depth_to_unit
 
 #: The ink of an MNIST digit fits in a box this many pixels wide, inside the 28x28 frame.
 DIGIT_BOX = 20
@@ -44,12 +44,8 @@ ACCEPTED = "a PIL image, a 2-D array (H, W) of floats in [0, 1] or uint8, a 3-D 
 def _gray(image: Image.Image | np.ndarray) -> np.ndarray:
     """A 2-D float64 array in [0, 1] at the image's own size."""
     if isinstance(image, Image.Image):
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            array = np.asarray(image, dtype=np.float64)
-            lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
-            if not (np.isfinite(lo) and np.isfinite(hi)):
-                raise ValueError(f"got a PIL image of mode {image.mode} with NaN or infinite pixels")
-            return (array - lo) / (hi - lo) if hi > lo else np.zeros_like(array)
+        if image.mode in HIGH_DEPTH_MODES:
+            return high_depth_to_unit(image)
         if "A" in image.mode or (image.mode == "P" and "transparency" in image.info):
             rgba = np.asarray(image.convert("RGBA"), dtype=np.float64) / 255.0
             alpha = rgba[..., 3]

@@ -14,27 +14,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from bnn import TrainedBNN
-from inference.data import image_to_array
+from inference.data import image_to_array, read_image
 from inference.predictive import predict_with_abstain
 from inference.preprocess import mnist_format
 
 #: One streamed image: ``(pixels (784,) float32, has_ink, error message or "")``.
 Item = tuple[torch.Tensor, bool, str]
-
-
-def read_image(path: str | os.PathLike[str]) -> Image.Image:
-    """The decoded image at ``path``; ``ValueError`` naming the file when it cannot be read."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
-        raise ValueError(f"cannot read {path} as an image: {err}") from None
 
 
 class ImageFiles(Dataset):

@@ -34,6 +34,54 @@ class TrainingDivergedError(RuntimeError):
     """The ELBO became NaN or infinite; the last good checkpoint was kept."""
 
 
+class DistributedTrainingError(RuntimeError):
+    """A process of a multi-process run died or stopped answering; the checkpoint holds the last finished epoch."""
+
+
+def diverged(
+    what: str, epoch: int, step: int, config: TrainConfig, *, rank: int | None = None, checkpoint: Any = None
+) -> TrainingDivergedError:
+    """The error for a non-finite loss at 0-based ``epoch`` and ``step``, saying what to change."""
+    return TrainingDivergedError(
+        f"{what} at epoch {epoch + 1}, step {step + 1}"
+        + (f" on rank {rank}" if rank is not None else "")
+        + f"; lower the learning rate (lr={config.lr}, scale_lr={config.scale_lr})."
+        + (f" The last good checkpoint is {checkpoint}." if checkpoint else "")
+    )
+
+
+def cosine_factor(step: int, total_steps: int) -> float:
+    """The cosine schedule's multiplier of both learning rates at ``step``: from 1 down towards 0."""
+    return 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+
+
+def training_state(
+    config: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epoch: int,
+    step_in_epoch: int,
+    global_step: int,
+    history: list[dict[str, Any]],
+    device: torch.device,
+    extra_state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A checkpoint's training state, the one format that :func:`train` and the Lightning path write and resume."""
+    out = {
+        **(extra_state or {}),
+        "train_config": config.to_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": epoch,
+        "step_in_epoch": step_in_epoch,
+        "global_step": global_step,
+        "rng_state": torch.get_rng_state(),
+        "history": history,
+    }
+    if device.type == "cuda":
+        out["cuda_rng_state"] = torch.cuda.get_rng_state(device)
+    return out
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to fit the guide. Every field is a flag of the training command.
@@ -220,26 +268,19 @@ def train(
         pyro.set_rng_seed(config.seed)
 
     def state() -> dict[str, Any]:
-        out = {
-            **(extra_state or {}),
-            "train_config": config.to_dict(),
-            "optimizer": optimizer.state_dict(),
-            "epoch": epoch,
-            "step_in_epoch": step_in_epoch,
-            "global_step": global_step,
-            "rng_state": torch.get_rng_state(),
-            "history": history,
-        }
-        if device.type == "cuda":
-            out["cuda_rng_state"] = torch.cuda.get_rng_state(device)
-        return out
-
-    def diverged(what: str) -> TrainingDivergedError:
-        return TrainingDivergedError(
-            f"{what} at epoch {epoch + 1}, step {step_in_epoch + 1}; lower the learning rate "
-            f"(lr={config.lr}, scale_lr={config.scale_lr})."
-            + (f" The last good checkpoint is {checkpoint}." if checkpoint else "")
+        return training_state(
+            config,
+            optimizer,
+            epoch=epoch,
+            step_in_epoch=step_in_epoch,
+            global_step=global_step,
+            history=history,
+            device=device,
+            extra_state=extra_state,
         )
+
+    def stopped(what: str) -> TrainingDivergedError:
+        return diverged(what, epoch, step_in_epoch, config, checkpoint=checkpoint)
 
     elbo = MeanFieldELBO()
     steps_per_epoch = math.ceil(num_data / config.batch_size)
@@ -254,7 +295,7 @@ def train(
         if checkpoint is None:
             return
         if not finite_at_parameters(trained, images, labels, config, elbo):
-            raise diverged("the loss at the parameters to be saved is not finite")
+            raise stopped("the loss at the parameters to be saved is not finite")
         save_checkpoint(checkpoint, trained, state())
         if on_checkpoint is not None:
             on_checkpoint(global_step)
@@ -272,13 +313,13 @@ def train(
         while step_in_epoch < steps_per_epoch:
             idx = order[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
             if config.cosine_lr:
-                factor = 0.5 * (1.0 + math.cos(math.pi * global_step / (config.epochs * steps_per_epoch)))
+                factor = cosine_factor(global_step, config.epochs * steps_per_epoch)
                 for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                     group["lr"] = base * factor
             loss = loss_at(idx)
             if not torch.isfinite(loss):
                 bar.close()
-                raise diverged(f"the ELBO became {loss.item()}")
+                raise stopped(f"the ELBO became {loss.item()}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

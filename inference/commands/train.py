@@ -21,6 +21,7 @@ from inference.calibration import held_out_size
 from inference.cli import add_common_flags, add_config_flags, config_from_args, explicit_flags
 from inference.data import DatasetNotFoundError, load_mnist
 from inference.predictive import Rule
+from inference.training import DistributedTrainingError
 
 #: Flags that may change when resuming: the rest must match the checkpoint.
 RESUMABLE = {"epochs", "checkpoint_every"}
@@ -64,9 +65,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except (DatasetNotFoundError, FileNotFoundError, ValueError, TrainingDivergedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except RuntimeError as err:  # inference.distributed.DistributedTrainingError: a process of a Lightning run failed
-        if type(err).__name__ != "DistributedTrainingError":
-            raise
+    except DistributedTrainingError as err:  # a process of a Lightning run failed
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
