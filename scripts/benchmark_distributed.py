@@ -3,7 +3,7 @@
 Every run trains the default model on the default 55,000 digits at the default global batch
 (1024) through ``bnn-abstain train``, for ``--epochs`` epochs; the figure is the median epoch time
 after the first (which pays for start-up). Writes ``docs/distributed_benchmark.json`` and the
-distributed lines of the Scale section of the results page.
+Training across processes section of the results page.
 
 Example::
 
@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $BNN_DATA_DIR, else ./data)")
     p.add_argument("--epochs", type=int, default=3, help="epochs per run (default: 3)")
     p.add_argument("--results", default="docs/distributed_benchmark.json", help="JSON output ('' to skip)")
-    p.add_argument("--page", default="docs/results.md", help="results page whose Scale section to update ('' to skip)")
+    p.add_argument(
+        "--page", default="docs/results.md", help="results page whose Training across processes section to rewrite ('' to skip)"
+    )
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         report.write_json({"runs": rows, "epochs": args.epochs, "threads": torch.get_num_threads()}, args.results)
     if args.page:
-        report.update_scale_section(args.page, distributed=rows)
+        report.replace_between_markers(args.page, "processes", report.processes_section(rows))
     print(json.dumps(rows, indent=1))
     return 0
 

@@ -8,7 +8,7 @@ Each case runs in its own process, so that its peak resident set size (``VmHWM``
 - ``generated``: 100,000 and 1,000,000 images made on the fly (MNIST test digits shifted by up to
   two pixels), already in MNIST's format, streamed through the same path.
 
-Writes ``docs/predict_benchmark.json`` and the Scale section of the results page.
+Writes ``docs/predict_benchmark.json`` and the Prediction at scale section of the results page.
 
 Example::
 
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from bnn import DEFAULT_CHECKPOINT, load_model
 from inference.data import load_mnist
 from inference.evaluation import report
+from inference.evaluation.sets import on_paper
 from inference.evaluation.speed import peak_rss_bytes
 from inference.streaming import ImageFiles, Item, predict_stream
 
@@ -59,11 +59,9 @@ def write_pages(digits: torch.Tensor, count: int, folder: Path) -> list[Path]:
     """``count`` PNGs of dark digits on light 40x40 pages."""
     paths = []
     for i in range(count):
-        page = np.full((40, 40), 255, dtype=np.uint8)
-        page[6:34, 6:34] = 255 - (digits[i % len(digits)].reshape(28, 28).numpy() * 255).astype(np.uint8)
         path = folder / f"{i // 10_000:03d}" / f"{i:07d}.png"
         path.parent.mkdir(exist_ok=True)
-        Image.fromarray(page).save(path)
+        on_paper(digits[i % len(digits)].reshape(28, 28).numpy(), 28, (40, 40), (6, 6)).save(path)
         paths.append(path)
     return paths
 
@@ -103,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--files", type=int, default=100_000, help="image files to write and read (default: 100000)")
     p.add_argument("--generated", type=int, nargs="+", default=[100_000, 1_000_000], help="generated set sizes")
     p.add_argument("--results", default="docs/predict_benchmark.json", help="JSON output ('' to skip)")
-    p.add_argument("--page", default="docs/results.md", help="results page whose Scale section to rewrite ('' to skip)")
+    p.add_argument(
+        "--page", default="docs/results.md", help="results page whose Prediction at scale section to rewrite ('' to skip)"
+    )
     # One case, in a child process (used by the parent run).
     p.add_argument("--case", choices=("files", "generated"), help=argparse.SUPPRESS)
     p.add_argument("--folder", help=argparse.SUPPRESS)
@@ -132,11 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             out = subprocess.run(common + case, capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
-    print(report.scale_section(predict=rows))
+    text = report.scale_section(rows)
+    print(text)
     if args.results:
         report.write_json({"cases": rows, "threads": torch.get_num_threads()}, args.results)
     if args.page:
-        report.update_scale_section(args.page, predict=rows)
+        report.replace_between_markers(args.page, "scale", text)
     return 0
 
 

@@ -11,33 +11,16 @@ Example::
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
-
-import numpy as np
-from PIL import Image
 
 from bnn import DEFAULT_CHECKPOINT, load_model
 from inference.data import load_mnist
 from inference.evaluation import report
-from inference.evaluation.serving import Request, decide_after, draw, find_chromium, load_test, serve_in_thread
+from inference.evaluation.serving import Request, decide_after, draw, find_chromium, load_test, png_bytes, serve_in_thread
+from inference.evaluation.sets import on_paper
 from inference.web import create_app
 from inference.web.app import answer_image, decode_image
-
-
-def png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-def photo(digit: np.ndarray, size: int, offset: int) -> Image.Image:
-    """A test digit as dark ink on a light page, larger and off-centre."""
-    big = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
-    page = np.zeros((size + 60, size + 40), dtype=np.uint8)
-    page[offset : offset + size, 2 * offset : 2 * offset + size] = big
-    return Image.fromarray(255 - page)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     digits = load_mnist(False, args.data_dir).images[:12].reshape(-1, 28, 28).numpy()
     good = []
     for i, digit in enumerate(digits):
-        body = png(photo(digit, 80 + 10 * i, 5 + i))
+        size, offset = 80 + 10 * i, 5 + i  # larger and further off-centre, digit by digit
+        body = png_bytes(on_paper(digit, size, (size + 60, size + 40), (offset, 2 * offset)))
         expected = answer_image(model, decode_image(body), 100)
         good.append(Request(f"digit {i}", body, 200, {k: expected[k] for k in ("prediction", "reason", "candidates")}))
     bad = [

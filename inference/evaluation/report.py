@@ -26,10 +26,8 @@ PAGE_SECTIONS = {
     "reliability": ("Reliability", "Not measured yet: run `python scripts/reliability.py`."),
     "mutation": ("Mutation testing", "Not measured yet: run `python scripts/mutation.py`."),
     "serving": ("Serving", "Not measured yet: run `python scripts/serve_check.py`."),
-    "scale": (
-        "Scale",
-        "Not measured yet: run `python scripts/benchmark_predict.py` and `python scripts/benchmark_distributed.py`.",
-    ),
+    "scale": ("Prediction at scale", "Not measured yet: run `python scripts/benchmark_predict.py`."),
+    "processes": ("Training across processes", "Not measured yet: run `python scripts/benchmark_distributed.py`."),
 }
 
 
@@ -422,49 +420,35 @@ def serving_section(load: dict[str, Any], checkpoint: str, screenshot: str | Non
     return "\n".join(lines)
 
 
-def scale_section(predict: list[dict[str, Any]] | None = None, distributed: list[dict[str, Any]] | None = None) -> str:
-    """The scale section: streaming prediction (images/s, peak RSS) and training across processes."""
-    blocks = []
-    if predict:
-        lines = [
-            "Prediction over large collections (`scripts/benchmark_predict.py`; each case in its own process, "
-            "100 networks per image, batches of 512, answers written as CSV):",
-            "",
-            "| images | source | reading processes | images/s | peak RSS |",
-            "|---|---|---|---|---|",
-        ]
-        for row in predict:
-            source = "PNG files (read + preprocessed)" if row["case"] == "files" else "generated on the fly"
-            workers = f"{row['workers']} workers" if row["workers"] else "main process"
-            lines.append(
-                f"| {row['images']:,} | {source} | {workers} | {row['images_per_second']:,.0f} | {row['peak_rss_mib']:,} MiB |"
-            )
-        blocks.append("\n".join(lines))
-    if distributed:
-        lines = [
-            "Training on one 2-core machine (`scripts/benchmark_distributed.py`; default model and data, global batch "
-            "1024, median epoch after the first):",
-            "",
-            "| run | seconds per epoch | speedup over the built-in loop | final loss (nats/example) |",
-            "|---|---|---|---|",
-        ]
-        lines += [f"| {r['run']} | {r['epoch_seconds']:.2f} | {r['speedup']:.2f}x | {r['final_loss']:.4f} |" for r in distributed]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+def scale_section(rows: list[dict[str, Any]]) -> str:
+    """Prediction over large collections: images/s and peak RSS per case."""
+    lines = [
+        "Written by `scripts/benchmark_predict.py`: each case in its own process, 100 networks per image, "
+        "batches of 512, answers written as CSV.",
+        "",
+        "| images | source | reading processes | images/s | peak RSS |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        source = "PNG files (read + preprocessed)" if row["case"] == "files" else "generated on the fly"
+        workers = f"{row['workers']} workers" if row["workers"] else "main process"
+        lines.append(
+            f"| {row['images']:,} | {source} | {workers} | {row['images_per_second']:,.0f} | {row['peak_rss_mib']:,} MiB |"
+        )
+    return "\n".join(lines)
 
 
-def update_scale_section(
-    page: str | Path, *, predict: list[dict[str, Any]] | None = None, distributed: list[dict[str, Any]] | None = None
-) -> None:
-    """Rewrite the scale section, keeping the half that this run did not measure (read back from its JSON)."""
-    predict = predict if predict is not None else _json_rows("docs/predict_benchmark.json", "cases")
-    distributed = distributed if distributed is not None else _json_rows("docs/distributed_benchmark.json", "runs")
-    replace_between_markers(page, "scale", scale_section(predict, distributed))
-
-
-def _json_rows(path: str, key: str) -> list[dict[str, Any]] | None:
-    file = Path(path)
-    return json.loads(file.read_text())[key] if file.is_file() else None
+def processes_section(runs: list[dict[str, Any]]) -> str:
+    """Training on one machine with the built-in loop and with Lightning in one and two processes."""
+    lines = [
+        "Written by `scripts/benchmark_distributed.py` on one 2-core machine: default model and data, global batch "
+        "1024, median epoch after the first.",
+        "",
+        "| run | seconds per epoch | speedup over the built-in loop | final loss (nats/example) |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['run']} | {r['epoch_seconds']:.2f} | {r['speedup']:.2f}x | {r['final_loss']:.4f} |" for r in runs]
+    return "\n".join(lines)
 
 
 def peers_page(rows: list[dict[str, Any]], setup: dict[str, Any], compiled: dict[str, Any] | None = None) -> str:

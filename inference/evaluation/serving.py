@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import shutil
 import socket
 import threading
@@ -19,9 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 #: Where Debian's ``chromium`` package puts the browser.
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def png_bytes(image: Image.Image | np.ndarray) -> bytes:
+    """``image`` (a PIL image, or a uint8 array) encoded as PNG, as an upload carries it."""
+    out = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(out, format="PNG")
+    return out.getvalue()
 
 
 @contextlib.contextmanager

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import numpy as np
+from PIL import Image
+
 from inference.data import (
     DatasetNotFoundError,
     ImageSet,
@@ -48,3 +51,15 @@ def load_ood_sets(
                 raise
             missing[name] = str(err)
     return sets, missing
+
+
+def on_paper(digit: np.ndarray, size: int, page: tuple[int, int], at: tuple[int, int]) -> Image.Image:
+    """An MNIST digit as a photo or scan shows one: dark ink on a light ``page`` (H, W), ``size`` pixels tall, at ``at``.
+
+    ``digit`` is 28x28 in [0, 1] (white on black); it is scaled bilinearly, placed with its top-left
+    corner at ``at`` (row, column), and inverted with the page.
+    """
+    big = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
+    canvas = np.zeros(page, dtype=np.uint8)
+    canvas[at[0] : at[0] + size, at[1] : at[1] + size] = big
+    return Image.fromarray(255 - canvas)

@@ -7,16 +7,9 @@ from PIL import Image
 from scipy import ndimage
 
 from inference import predict_with_abstain
+from inference.evaluation.sets import on_paper
 from inference.predictive import NO_INK
 from inference.preprocess import CENTRE, DIGIT_BOX, mnist_format, mnist_format_batch
-
-
-def rerender(digit: np.ndarray, size: int, page: tuple[int, int], at: tuple[int, int], ink_on_light: bool = True) -> Image.Image:
-    """``digit`` (28x28 in [0, 1]) scaled to ``size`` pixels and placed at ``at`` on a ``page`` (H, W)."""
-    big = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
-    canvas = np.zeros(page, dtype=np.uint8)
-    canvas[at[0] : at[0] + size, at[1] : at[1] + size] = big
-    return Image.fromarray(255 - canvas if ink_on_light else canvas)
 
 
 def stroke(height: int = 120, width: int = 30) -> np.ndarray:
@@ -103,7 +96,7 @@ def test_mnist_digits_rerendered_large_off_centre_and_dark_on_light_keep_their_a
     for digit in digits:
         size = int(rng.integers(60, 150))
         at = (int(rng.integers(0, 240 - size)), int(rng.integers(0, 320 - size)))
-        pages.append(rerender(digit, size, (240, 320), at))
+        pages.append(on_paper(digit, size, (240, 320), at))
     original = predict_with_abstain(mnist_model, digits, rule="median")
     photos = predict_with_abstain(mnist_model, pages, rule="median", preprocess="mnist")
     original_accuracy = (original.forced_prediction == labels).float().mean().item()

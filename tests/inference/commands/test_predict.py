@@ -12,7 +12,7 @@ from PIL import Image
 
 from bnn import save_checkpoint
 from inference.commands import main
-from tests.inference.test_preprocess import rerender
+from inference.evaluation.sets import on_paper
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def photos(tmp_path_factory, mnist_model, mnist_test):
     digits = mnist_test.images[:6].reshape(-1, 28, 28).numpy()
     for i, digit in enumerate(digits):
         place = folder / "more" if i >= 4 else folder
-        rerender(digit, 100, (160, 140), (20 + 5 * i, 10 + 3 * i)).save(place / f"digit{i}.jpg", quality=90)
+        on_paper(digit, 100, (160, 140), (20 + 5 * i, 10 + 3 * i)).save(place / f"digit{i}.jpg", quality=90)
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(folder / "noise.png")
     Image.new("L", (120, 120), 255).save(folder / "blank.png")
     (folder / "junk.png").write_bytes(b"this is not a PNG")

@@ -10,14 +10,9 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from inference import predict_with_abstain  # noqa: E402
+from inference.evaluation.serving import png_bytes  # noqa: E402
 from inference.web import create_app  # noqa: E402
 from inference.web.app import MAX_PIXELS  # noqa: E402
-
-
-def png(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, format="PNG")
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +37,7 @@ def test_the_page_and_health(client):
 def test_an_answer_is_the_library_s_answer_with_every_network_s_vote(client, model):
     image = np.zeros((28, 28), dtype=np.uint8)
     image.reshape(-1)[70:140] = 255  # a synthetic "1"
-    reply = client.post("/api/predict", content=png(image))
+    reply = client.post("/api/predict", content=png_bytes(image))
     assert reply.status_code == 200
     data = reply.json()
     direct = predict_with_abstain(model, Image.fromarray(image), num_samples=20, preprocess="mnist")
@@ -54,12 +49,12 @@ def test_an_answer_is_the_library_s_answer_with_every_network_s_vote(client, mod
 
 
 def test_a_blank_canvas_is_asked_for_a_digit(client):
-    data = client.post("/api/predict", content=png(np.full((280, 280), 255, dtype=np.uint8))).json()
+    data = client.post("/api/predict", content=png_bytes(np.full((280, 280), 255, dtype=np.uint8))).json()
     assert data["prediction"] is None and data["reason"] == "no ink" and "draw or upload a digit" in data["answer"]
 
 
 def truncated() -> bytes:
-    return png(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8))[:200]
+    return png_bytes(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8))[:200]
 
 
 def huge() -> bytes:

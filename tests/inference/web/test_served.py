@@ -9,11 +9,19 @@ from PIL import Image
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from inference.evaluation.serving import Request, decide_after, draw, find_chromium, load_test, serve_in_thread  # noqa: E402
+from inference.evaluation.serving import (  # noqa: E402
+    Request,
+    decide_after,
+    draw,
+    find_chromium,
+    load_test,
+    png_bytes,
+    serve_in_thread,
+)
+from inference.evaluation.sets import on_paper  # noqa: E402
 from inference.web import create_app  # noqa: E402
 from inference.web.app import answer_image, decode_image  # noqa: E402
-from tests.inference.test_preprocess import rerender  # noqa: E402
-from tests.inference.web.test_app import png, truncated  # noqa: E402
+from tests.inference.web.test_app import truncated  # noqa: E402
 
 REQUIRE_BROWSER = os.environ.get("BNN_REQUIRE_BROWSER") == "1"
 
@@ -32,10 +40,10 @@ def noise_png(tmp_path_factory):
 
 
 def test_500_requests_at_concurrency_8_get_no_5xx_and_the_right_answers(server, mnist_model, mnist_test):
-    digits = [rerender(d, 90, (140, 120), (10 + i, 20)) for i, d in enumerate(mnist_test.images[:6].reshape(-1, 28, 28).numpy())]
+    digits = [on_paper(d, 90, (140, 120), (10 + i, 20)) for i, d in enumerate(mnist_test.images[:6].reshape(-1, 28, 28).numpy())]
     good = []
     for i, digit in enumerate(digits):
-        body = png(np.asarray(digit))
+        body = png_bytes(digit)
         expected = answer_image(mnist_model, decode_image(body), 100)
         good.append(Request(f"digit {i}", body, 200, {k: expected[k] for k in ("prediction", "reason", "candidates")}))
     bad = [Request("empty", b"", 400), Request("text", b"hello", 415), Request("truncated", truncated(), 400)]
