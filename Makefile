@@ -14,11 +14,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The repository publishes its pages: docs/results.md, docs/results.json, the figures and the README's table.
+PUBLISH := --results docs --readme README.md
+
 train: $(STAMP)
-	$(PY) scripts/train.py $(TRAIN_ARGS)
+	$(PY) scripts/train.py $(PUBLISH) $(TRAIN_ARGS)
 
 evaluate: $(STAMP)
-	$(PY) scripts/evaluate.py
+	$(PY) scripts/evaluate.py $(PUBLISH)
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -24,14 +24,14 @@ for name in modules:
     if not name.endswith("__main__"):  # that one runs the command
         importlib.import_module(name)
 required = {
-    "inference.ood.detectors.bayesian",
-    "inference.evaluation.report",
-    "inference.calibration",
+    "inference.evaluation.ood.detectors.bayesian",
+    "inference.evaluation.report.results",
+    "inference.calibration.conformal",
     "bnn.vae",
     "inference.commands.predict",
     "inference.web.app",
-    "inference.distributed",
-    "inference.streaming",
+    "inference.training.lightning",
+    "inference.predictive.streaming",
 }
 missing = required - set(modules)
 assert not missing, f"the wheel lacks {sorted(missing)}"
@@ -40,7 +40,7 @@ from bnn import BNNConfig, TrainedBNN  # noqa: E402
 from inference import predict_with_abstain  # noqa: E402
 
 model = TrainedBNN.untrained(BNNConfig(hidden_dim=32, num_data=100), seed=0)
-result = predict_with_abstain(model, torch.rand(4, 28, 28), num_samples=10, rule="median")
+result = predict_with_abstain(model, torch.rand(4, 28, 28), num_samples=10, mode="median")
 assert len(result) == 4 and torch.isfinite(result.mean_probs).all()
 print(f"wheel OK: imported {len(modules)} modules and predicted on {len(result)} images (python {sys.version.split()[0]})")
 

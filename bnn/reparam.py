@@ -10,7 +10,7 @@ While :class:`LocalReparameterization` is active, a latent Normal site of the gu
 is not drawn at all: its value is a stand-in (the Normal's mean), and the messenger
 remembers the Normal, which :func:`bnn.layers.linear` asks for when the model
 replays that value. The ELBO must therefore not read latent values directly: an
-analytic-KL ELBO (``TraceMeanField_ELBO``, :class:`inference.elbo.MeanFieldELBO`)
+analytic-KL ELBO (``TraceMeanField_ELBO``, :class:`inference.training.elbo.MeanFieldELBO`)
 does not.
 """
 

@@ -1,4 +1,4 @@
-"""A variational autoencoder in Pyro whose ELBO estimates log p(x): the density of an input image."""
+"""A variational autoencoder in Pyro whose ELBO estimates log p(x), or log p(x | y) given a class: an input's density."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from bnn.config import check_fields, option
 
 @dataclass(frozen=True)
 class VAEConfig:
-    """Widths of :class:`VAE`: ``input_dim -> hidden_dim (softplus) -> latent_dim`` and back."""
+    """Widths of :class:`VAE`: ``input_dim -> hidden_dim (softplus) -> latent_dim`` and back; with ``num_classes``,
+    the encoder and the decoder also read the class (one-hot), and the ELBO estimates ``log p(x | y)``."""
 
     input_dim: int = option(784, "positive_int", "input pixels")
     hidden_dim: int = option(400, "positive_int", "hidden units of the encoder and the decoder")
     latent_dim: int = option(20, "positive_int", "latent dimensions")
+    num_classes: int = option(0, "nonnegative_int", "classes the VAE is conditioned on (0: unconditional)")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -29,49 +31,67 @@ class VAEConfig:
 
 
 class VAE(nn.Module):
-    """MLP VAE: ``z ~ N(0, I)``, pixels ~ Bernoulli(decoder(z)) as in Pyro's VAE example.
+    """MLP VAE: ``z ~ N(0, I)``, pixels ~ Bernoulli(decoder(z)) as in Pyro's VAE example (a conditional VAE,
+    ``decoder(z, y)`` and ``q(z | x, y)``, when ``config.num_classes``).
 
-    ``model(x)`` and ``guide(x)`` take ``(B, input_dim)`` images in [0, 1] and train with
-    :class:`pyro.infer.SVI`; :meth:`elbo` scores images without Pyro's bookkeeping.
+    ``model(x, y)`` and ``guide(x, y)`` take ``(B, input_dim)`` images in [0, 1] (and ``(B,)`` classes when
+    conditional) and train with :class:`pyro.infer.SVI`; :meth:`elbo` scores images without Pyro's bookkeeping.
     """
 
     def __init__(self, config: VAEConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or VAEConfig()
-        self.encoder = nn.Sequential(nn.Linear(c.input_dim, c.hidden_dim), nn.Softplus())
+        k = c.num_classes
+        self.encoder = nn.Sequential(nn.Linear(c.input_dim + k, c.hidden_dim), nn.Softplus())
         self.encoder_loc = nn.Linear(c.hidden_dim, c.latent_dim)
         self.encoder_scale = nn.Linear(c.hidden_dim, c.latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(c.latent_dim, c.hidden_dim), nn.Softplus(), nn.Linear(c.hidden_dim, c.input_dim))
+        self.decoder = nn.Sequential(
+            nn.Linear(c.latent_dim + k, c.hidden_dim), nn.Softplus(), nn.Linear(c.hidden_dim, c.input_dim)
+        )
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(B, input_dim)`` -> the Normal posterior's ``loc`` and ``scale``, each ``(B, latent_dim)``."""
-        hidden = self.encoder(x)
+    def _with_class(self, inputs: Tensor, y: Tensor | None) -> Tensor:
+        """``inputs`` ``(..., d)`` with the one-hot class appended, when the VAE is conditional."""
+        if not self.config.num_classes:
+            return inputs
+        if y is None:
+            raise ValueError("this VAE is conditioned on the class: pass y")
+        onehot = nn.functional.one_hot(y, self.config.num_classes).to(inputs.dtype)
+        return torch.cat([inputs, onehot.expand(*inputs.shape[:-1], -1)], -1)
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, input_dim)`` (and ``(B,)`` classes) -> the Normal posterior's ``loc`` and ``scale``, each ``(B, latent_dim)``."""
+        hidden = self.encoder(self._with_class(x, y))
         return self.encoder_loc(hidden), nn.functional.softplus(self.encoder_scale(hidden)) + 1e-4
 
-    def model(self, x: Tensor) -> None:
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """``(..., B, latent_dim)`` -> the pixels' Bernoulli logits ``(..., B, input_dim)``."""
+        return self.decoder(self._with_class(z, y))
+
+    def model(self, x: Tensor, y: Tensor | None = None) -> None:
         pyro.module("vae", self)  # registers the networks' parameters with Pyro
         with pyro.plate("data", x.shape[0]):
             z = pyro.sample("z", dist.Normal(x.new_zeros(self.config.latent_dim), 1.0).to_event(1))
             # Grey pixels are allowed as Bernoulli "observations", as in Pyro's example.
-            pyro.sample("x", dist.Bernoulli(logits=self.decoder(z), validate_args=False).to_event(1), obs=x)
+            pyro.sample("x", dist.Bernoulli(logits=self.decode(z, y), validate_args=False).to_event(1), obs=x)
 
-    def guide(self, x: Tensor) -> None:
+    def guide(self, x: Tensor, y: Tensor | None = None) -> None:
         pyro.module("vae", self)
-        loc, scale = self.encode(x)
+        loc, scale = self.encode(x, y)
         with pyro.plate("data", x.shape[0]):
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
     @torch.no_grad()
-    def elbo(self, x: Tensor, num_particles: int = 1) -> Tensor:
-        """Per-image ELBO ``(B,)`` in nats; with ``num_particles > 1`` the importance-weighted bound.
+    def elbo(self, x: Tensor, num_particles: int = 1, y: Tensor | None = None) -> Tensor:
+        """Per-image ELBO ``(B,)`` in nats (of ``log p(x | y)`` when conditional); with ``num_particles > 1`` the
+        importance-weighted bound.
 
         All particles are drawn at once: ``log p(x | z) + log p(z) - log q(z | x)`` for
         ``num_particles`` draws of ``z ~ q(z | x)``, combined by log-mean-exp.
         """
-        loc, scale = self.encode(x)
+        loc, scale = self.encode(x, y)
         z = loc + scale * torch.randn((num_particles, *loc.shape), dtype=loc.dtype, device=loc.device)
         log_prior = dist.Normal(0.0, 1.0).log_prob(z).sum(-1)
         log_q = dist.Normal(loc, scale).log_prob(z).sum(-1)
         pixels = x.expand(num_particles, *x.shape)
-        log_lik = -nn.functional.binary_cross_entropy_with_logits(self.decoder(z), pixels, reduction="none").sum(-1)
+        log_lik = -nn.functional.binary_cross_entropy_with_logits(self.decode(z, y), pixels, reduction="none").sum(-1)
         return torch.logsumexp(log_lik + log_prior - log_q, 0) - math.log(num_particles)

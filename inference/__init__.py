@@ -1,22 +1,15 @@
-"""What runs when someone trains or predicts: data, inputs, the ELBO, SVI training, calibration and the predictive.
+"""What runs when someone trains or predicts, one sub-package per stage, imports running one way:
 
-The code that measures the library lives in the sub-packages :mod:`inference.evaluation`
-and :mod:`inference.ood`, which importing :mod:`inference` does not load.
+``data`` -> ``training`` -> ``posterior`` -> ``calibration`` -> ``predictive`` -> the interfaces (``commands``, ``web``).
+
+The code that measures the library lives in :mod:`inference.evaluation`, which importing
+:mod:`inference` does not load.
 """
 
 from inference.calibration import CalibrationConfig, calibrate
-from inference.data import CorruptDatasetError, DatasetNotFoundError, ImageSet, split_calibration
-from inference.inputs import to_batch
-from inference.predictive import (
-    ABSTAIN,
-    DEFAULT_RULE,
-    REASONS,
-    AbstainResult,
-    Rule,
-    decide,
-    predict_with_abstain,
-    predictive_probs,
-)
+from inference.data import CorruptDatasetError, DatasetNotFoundError, ImageSet, split_calibration, to_batch
+from inference.posterior import predictive_probs
+from inference.predictive import ABSTAIN, DEFAULT_RULE, REASONS, AbstainResult, Mode, Rule, decide, predict_with_abstain
 from inference.training import TrainConfig, TrainingDivergedError, train
 
 __all__ = [
@@ -27,6 +20,7 @@ __all__ = [
     "CorruptDatasetError",
     "DatasetNotFoundError",
     "ImageSet",
+    "Mode",
     "Rule",
     "CalibrationConfig",
     "TrainConfig",

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from bnn import BNNConfig, TrainedBNN
-from inference.cli import device
+from inference.commands.flags import device
 from inference.data import DATA_DIR_ENV, load_mnist
 from inference.evaluation import report
 from inference.evaluation import speed as bench
@@ -55,9 +55,9 @@ def rss_probe(num_inputs: int) -> dict[str, int]:
 
     trained = TrainedBNN.untrained(BNNConfig(), "cpu", seed=0)
     images = torch.rand(num_inputs, 784)
-    predict_with_abstain(trained, images[:10], rule="median")  # load the kernels before measuring
+    predict_with_abstain(trained, images[:10], mode="median")  # load the kernels before measuring
     before = bench.current_rss_bytes()
-    predict_with_abstain(trained, images, rule="median")
+    predict_with_abstain(trained, images, mode="median")
     return {"inputs": num_inputs, "rss_before": before, "peak_after": bench.peak_rss_bytes()}
 
 
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trained = TrainedBNN.untrained(BNNConfig(), device, seed=0)
     predict = {m: bench.predict_seconds(trained, test_set.images, m, args.repeats) for m in ("weights", "local")}
     bench.attach_timing_calibration(trained)
-    predict["local, calibrated rule"] = bench.predict_seconds(trained, test_set.images, "local", args.repeats, rule="calibrated")
+    predict["local, calibrated rule"] = bench.predict_seconds(trained, test_set.images, "local", args.repeats, mode="calibrated")
     floor = bench.matmul_floor_seconds(trained, test_set.images, args.repeats)
     local_floor = bench.local_floor_seconds(trained, test_set.images, args.repeats)
     reference = bench.reference_loop_seconds(trained, test_set.images)

@@ -14,11 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from inference.cli import add_common_flags, add_config_flags, config_from_args
+from inference.commands.flags import add_common_flags, add_config_flags, config_from_args
 from inference.data import DatasetNotFoundError
 from inference.evaluation import report
-from inference.evaluation.models import load_or_train
-from inference.ood import benchmark as ood
+from inference.evaluation.ood import benchmark as ood
+from inference.evaluation.trained_model import load_or_train
 
 CAPTIONS = {
     "ood_roc.png": "ROC curves of every detector, MNIST test against each out-of-distribution set",

@@ -22,9 +22,10 @@ import time
 
 import torch
 
-from inference.data import ImageSet, load_fashion_mnist, load_mnist, load_notmnist, uniform_noise
+from inference.data import ImageSet, load_mnist
 from inference.evaluation import report
 from inference.evaluation.peers import CONTENDERS, compile_probe, measure
+from inference.evaluation.sets import load_fashion_mnist, load_notmnist, uniform_noise
 
 
 def versions() -> dict[str, str]:

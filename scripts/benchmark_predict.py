@@ -36,7 +36,7 @@ from inference.data import load_mnist
 from inference.evaluation import report
 from inference.evaluation.sets import on_paper
 from inference.evaluation.speed import peak_rss_bytes
-from inference.streaming import ImageFiles, Item, predict_stream
+from inference.predictive.streaming import ImageFiles, Item, predict_stream
 
 
 class ShiftedDigits(Dataset):

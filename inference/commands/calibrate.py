@@ -15,9 +15,9 @@ import argparse
 import sys
 
 from bnn import load_checkpoint, save_checkpoint
-from inference import CalibrationConfig, calibrate, split_calibration
-from inference.cli import add_common_flags, add_config_flags, config_from_args
-from inference.data import DatasetNotFoundError, load_mnist
+from inference.calibration import CalibrationConfig, calibrate
+from inference.commands.flags import add_common_flags, add_config_flags, config_from_args
+from inference.data import DatasetNotFoundError, load_mnist, split_calibration
 from inference.predictive import Rule
 
 

@@ -11,8 +11,8 @@ import argparse
 import sys
 
 from bnn import load_checkpoint
-from inference.cli import add_common_flags
-from inference.evaluation.command import add_evaluation_flags, evaluate_and_publish
+from inference.commands.flags import add_common_flags
+from inference.commands.results import add_evaluation_flags, evaluate_and_publish
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:

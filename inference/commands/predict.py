@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bnn import load_model
-from inference.cli import add_config_flags, config_from_args, device
-from inference.predictive import Rule
-from inference.streaming import ImageFiles, predict_stream
+from inference.commands.flags import add_config_flags, config_from_args, device
+from inference.predictive import MODES, Rule
+from inference.predictive.streaming import ImageFiles, predict_stream
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
@@ -45,7 +45,8 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     out.add_argument("--csv", action="store_true", help="print CSV with a header row")
     p.add_argument("--output", default=None, help="write to this file instead of standard output")
     p.add_argument("--no-preprocess", dest="preprocess", action="store_false", help="the images are already MNIST-like")
-    p.add_argument("--rule", choices=("median", "calibrated"), default=None, help="default: calibrated if the model is")
+    p.add_argument("--mode", choices=MODES, default=None, help="median or calibrated rule (default: calibrated if the model is)")
+    p.add_argument("--rule", dest="old_mode", choices=MODES, default=None, help=argparse.SUPPRESS)  # the old name of --mode
     p.add_argument("--batch-size", type=int, default=512, help="images answered at a time (default: 512)")
     p.add_argument("--workers", type=int, default=0, help="processes reading and preprocessing images (default: 0)")
     p.add_argument("--progress", action="store_true", help="a progress bar on standard error")
@@ -114,18 +115,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    rule = config_from_args(Rule, args)
+    if args.old_mode is not None:
+        print("bnn-abstain predict: --rule is deprecated, use --mode", file=sys.stderr)
     records = predict_stream(
         model,
         ImageFiles(files, preprocess=args.preprocess),
         batch_size=args.batch_size,
         workers=args.workers,
         progress=args.progress,
-        num_samples=rule.num_samples,
-        threshold=rule.threshold,
-        percentile=rule.percentile,
-        rule=args.rule,
-        alpha=rule.alpha,
+        rule=config_from_args(Rule, args),
+        mode=args.mode or args.old_mode,
     )
     if args.output:
         with open(args.output, "w", newline="") as out:

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from bnn import load_model
-from inference.cli import device
+from inference.commands.flags import device
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:

@@ -16,17 +16,16 @@ from dataclasses import fields
 from typing import Any
 
 from bnn import BNNConfig, TrainedBNN, load_checkpoint, save_checkpoint
-from inference import CalibrationConfig, TrainConfig, TrainingDivergedError, calibrate, split_calibration, train
-from inference.calibration import held_out_size
-from inference.cli import add_common_flags, add_config_flags, config_from_args, explicit_flags
-from inference.data import DatasetNotFoundError, load_mnist
+from inference.calibration import CalibrationConfig, calibrate, held_out_size
+from inference.commands.flags import add_common_flags, add_config_flags, config_from_args, explicit_flags
+from inference.data import DatasetNotFoundError, load_mnist, split_calibration
 from inference.predictive import Rule
-from inference.training import DistributedTrainingError
+from inference.training import DistributedTrainingError, TrainConfig, TrainingDivergedError, train
 
 #: Flags that may change when resuming: the rest must match the checkpoint.
 RESUMABLE = {"epochs", "checkpoint_every"}
 MODEL_FLAGS_SKIPPED = ("input_dim", "num_classes", "num_data")
-#: Flags that switch training to Lightning (inference.distributed).
+#: Flags that switch training to Lightning (inference.training.lightning).
 LIGHTNING_FLAGS = ("devices", "num_nodes", "accelerator", "strategy")
 
 
@@ -51,7 +50,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     scale.add_argument("--num-nodes", type=int, default=None, help="machines (default: 1)")
     scale.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default=None, help="default: cpu")
     scale.add_argument("--strategy", choices=("auto", "ddp"), default=None, help="ddp: one process per device (default: auto)")
-    from inference.evaluation.command import add_evaluation_flags
+    from inference.commands.results import add_evaluation_flags
 
     add_evaluation_flags(p)
     return p
@@ -120,7 +119,7 @@ def run(args: argparse.Namespace, given: set[str]) -> int:
 
     extra_state = {"calibration_config": vars(calibration) | {"held_out": len(held_out)}, "train_limit": args.train_limit}
     if any(getattr(args, k) is not None for k in LIGHTNING_FLAGS):
-        from inference.distributed import fit
+        from inference.training.lightning import fit
 
         devices = args.devices or 1
         history, rank = fit(
@@ -174,7 +173,7 @@ def run(args: argparse.Namespace, given: set[str]) -> int:
     save_checkpoint(args.checkpoint, trained, state)
     print(f"saved {args.checkpoint}")
     if args.evaluate:
-        from inference.evaluation.command import evaluate_and_publish
+        from inference.commands.results import evaluate_and_publish
 
         evaluate_and_publish(trained, state, args)
     return 0

@@ -1,4 +1,4 @@
-"""The abstention evaluation: MNIST test and every OOD set under the median and the calibrated rule.
+"""The abstention evaluation: MNIST test, every OOD set and other writers' digits under the median and the calibrated rule.
 
 :func:`evaluate` runs the 100-network predictive once per set and reads every figure from
 that one pass: both rules' refusals, the AUROC of each score, the ablation of the gate's
@@ -21,8 +21,9 @@ from inference.calibration import component_p_values, conformal_p_values, gate_s
 from inference.data import ImageSet, load_mnist
 from inference.evaluation.guarantee import GuaranteeCheck, resplit_check
 from inference.evaluation.metrics import auroc
-from inference.evaluation.sets import load_ood_sets
-from inference.predictive import ABSTAIN, DEFAULT_RULE, AbstainResult, Method, Rule, predict_with_abstain
+from inference.evaluation.sets import DIGIT_SETS, OOD_SETS, load_sets
+from inference.posterior import Method
+from inference.predictive import ABSTAIN, DEFAULT_RULE, AbstainResult, Rule, predict_with_abstain
 
 #: The reference notebook's figures: fraction refused per set, and its MNIST accuracies.
 REFERENCE = {
@@ -36,13 +37,22 @@ CHECK_MAX_RISK = 0.01
 
 @dataclass
 class SetResult:
-    """One evaluation set: how much each rule refused, and how well each score ranks it apart from MNIST test."""
+    """One evaluation set: per mode, the fraction refused and answered wrong (and, for digits, read right), and how
+    well each score ranks the set apart from MNIST test. On a set of non-digits every answer is wrong."""
 
     name: str
     size: int
     refused: dict[str, float]
+    answered_wrong: dict[str, float] = field(default_factory=dict)
+    read_right: dict[str, float] = field(default_factory=dict)
+    forced_accuracy: float | None = None
     auroc: dict[str, float] = field(default_factory=dict)
     skipped_files: int = 0
+
+    @property
+    def digits(self) -> bool:
+        """Whether the set holds labelled digits (whose answers can be right)."""
+        return self.forced_accuracy is not None
 
 
 @dataclass
@@ -62,7 +72,7 @@ class Evaluation:
 
     mnist: DigitResult
     sets: dict[str, SetResult]
-    rules: list[str]
+    modes: list[str]
     rule: dict[str, Any]
     ablation: dict[str, dict[str, float]]
     guarantee: GuaranteeCheck | None
@@ -80,12 +90,37 @@ class Evaluation:
         return out
 
 
-def _refusals(result: AbstainResult) -> dict[str, torch.Tensor]:
-    """``(N,)`` bool refusals of each rule, from one prediction."""
-    out = {"median": result.median_prediction == ABSTAIN}
-    if result.rule == "calibrated":
-        out["calibrated"] = result.abstained
+def _answers(result: AbstainResult) -> dict[str, torch.Tensor]:
+    """``(N,)`` answers of each mode (``ABSTAIN`` where refused), from one prediction."""
+    out = {"median": result.median_prediction}
+    if result.mode == "calibrated":
+        out["calibrated"] = result.prediction
     return out
+
+
+def set_result(
+    name: str, data: ImageSet, result: AbstainResult, in_scores: dict[str, torch.Tensor], digits: bool = False
+) -> SetResult:
+    """A set's figures from its prediction; with ``digits``, ``data.labels`` are the digits shown."""
+    answers = _answers(result)
+    refused = {k: (a == ABSTAIN).float().mean().item() for k, a in answers.items()}
+    if digits:
+        wrong = {k: ((a != ABSTAIN) & (a != data.labels)).float().mean().item() for k, a in answers.items()}
+        right = {k: (a == data.labels).float().mean().item() for k, a in answers.items()}
+        forced = (result.forced_prediction == data.labels).float().mean().item()
+    else:
+        wrong, right, forced = {k: 1.0 - v for k, v in refused.items()}, {}, None
+    out_scores = _scores(result)
+    return SetResult(
+        name=name,
+        size=len(data),
+        refused=refused,
+        answered_wrong=wrong,
+        read_right=right,
+        forced_accuracy=forced,
+        auroc={k: auroc(in_scores[k], out_scores[k]) for k in in_scores},
+        skipped_files=len(data.skipped),
+    )
 
 
 def _scores(result: AbstainResult) -> dict[str, torch.Tensor]:
@@ -147,21 +182,21 @@ def evaluate(
         num_samples=rule.num_samples,
         threshold=rule.threshold,
         percentile=rule.percentile,
-        rule="calibrated" if calibrated else "median",
+        mode="calibrated" if calibrated else "median",
         method=method,
         seed=seed,
     )
     if calibrated:
         settings |= dict(alpha=rule.alpha, max_risk=rule.max_risk, delta=rule.delta)
     mnist = load_mnist(False, data_dir).head(limit)
-    ood, missing = load_ood_sets(data_dir, noise_size=noise_size, photos=photos, seed=seed, limit=limit, require=require_all)
+    options = dict(noise_size=noise_size, photos=photos, seed=seed, limit=limit, require=require_all)
+    ood, missing = load_sets(OOD_SETS | DIGIT_SETS, data_dir, **options)
     digits = predict_with_abstain(trained, mnist.images, **settings, return_samples=figures_dir is not None)
-    refusals = _refusals(digits)
-    rules = list(refusals)
+    answers = _answers(digits)
+    refusals = {k: a == ABSTAIN for k, a in answers.items()}
     answered_accuracy = {}
-    for name, refused in refusals.items():
-        prediction = digits.prediction if name == digits.rule else digits.median_prediction
-        right = (prediction == mnist.labels)[~refused]
+    for name, prediction in answers.items():
+        right = (prediction == mnist.labels)[~refusals[name]]
         answered_accuracy[name] = right.float().mean().item() if len(right) else float("nan")
     digit_result = DigitResult(
         size=len(mnist),
@@ -177,14 +212,7 @@ def evaluate(
     for name, data in ood.items():
         result = predict_with_abstain(trained, data.images, **settings)
         results[name] = result
-        in_scores, out_scores = _scores(digits), _scores(result)
-        sets[name] = SetResult(
-            name=name,
-            size=len(data),
-            refused={k: v.float().mean().item() for k, v in _refusals(result).items()},
-            auroc={k: auroc(in_scores[k], out_scores[k]) for k in in_scores},
-            skipped_files=len(data.skipped),
-        )
+        sets[name] = set_result(name, data, result, _scores(digits), digits=name in DIGIT_SETS)
         if calibrated:
             ablation[name] = _ablation(result, trained.calibration, rule.alpha)
     guarantee = None
@@ -207,7 +235,7 @@ def evaluate(
     evaluation = Evaluation(
         mnist=digit_result,
         sets=sets,
-        rules=rules,
+        modes=list(answers),
         rule=asdict(rule) | {"method": method, "seed": seed},
         ablation=ablation,
         guarantee=guarantee,

@@ -33,7 +33,8 @@ from bnn import BayesianMLP, BNNConfig, TrainedBNN
 from inference.data import ImageSet
 from inference.evaluation.metrics import auroc
 from inference.evaluation.speed import median_seconds, peak_rss_bytes
-from inference.predictive import decide, mutual_information, predict_with_abstain
+from inference.posterior import mutual_information
+from inference.predictive import decide, predict_with_abstain
 from inference.training import TrainConfig, train
 
 #: The learning rate every peer's Adam uses (this project keeps its own two rates).
@@ -64,7 +65,7 @@ class ThisProject:
         train(self.trained, train_set, config, progress=False, on_epoch=lambda summary: on_epoch(summary["seconds"]))
 
     def sample_probs(self, x: Tensor, num_samples: int) -> Tensor:
-        return predict_with_abstain(self.trained, x, num_samples, rule="median", return_samples=True).samples
+        return predict_with_abstain(self.trained, x, num_samples, mode="median", return_samples=True).samples
 
 
 class PlainPyro:
@@ -240,7 +241,7 @@ def compile_probe(train_set: ImageSet, steps: int = 30, repeats: int = 3, seed: 
     local path's tensor work) and times 10,000 images x 100 networks. Medians of ``repeats``; the
     compiled figures exclude the first call, which compiles.
     """
-    from inference.predictive import iter_predictive_probs
+    from inference.posterior import iter_predictive_probs
     from inference.training import make_optimizer, minibatch_loss
 
     trained = TrainedBNN.untrained(BNNConfig(num_data=len(train_set)), seed=seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import math
 import shutil
 import socket
 import threading
@@ -140,24 +141,44 @@ def find_chromium() -> str | None:
     return found or next((p for p in CHROMIUM_PATHS if Path(p).exists()), None)
 
 
-#: Pen strokes of a few digits, as polylines in fractions of the pad's width and height.
-STROKES = {
-    "1": [[(0.52, 0.15), (0.46, 0.85)]],
-    "7": [[(0.28, 0.2), (0.72, 0.2), (0.45, 0.85)]],
-}
-
-
 def draw(page: Any, digit: str) -> None:
-    """Draw ``digit`` (a key of :data:`STROKES`) on the page's pad with the mouse."""
+    """Draw ``digit`` (its first way in :data:`inference.evaluation.drawings.DIGITS`) on the page's pad with the mouse."""
+    from inference.evaluation.drawings import DIGITS
+
+    draw_strokes(page, DIGITS[digit][0])
+
+
+def draw_strokes(page: Any, drawing: list[list[tuple[float, float]]]) -> None:
+    """Draw ``drawing`` (strokes of points in fractions of the pad) on the page's pad with the mouse."""
     box = page.locator("#pad").bounding_box()
-    for polyline in STROKES[digit]:
+    for polyline in drawing:
         points = [(box["x"] + u * box["width"], box["y"] + v * box["height"]) for u, v in polyline]
         page.mouse.move(*points[0])
         page.mouse.down()
         for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
-            for t in np.linspace(0, 1, 20)[1:]:
+            steps = max(2, int(math.hypot(x1 - x0, y1 - y0) / 8))  # a point every 8 pixels or so, as a hand moves
+            for t in np.linspace(0, 1, steps)[1:]:
                 page.mouse.move(x0 + t * (x1 - x0), y0 + t * (y1 - y0))
         page.mouse.up()
+
+
+def drawn_decision(page: Any, drawing: list[list[tuple[float, float]]], timeout_ms: float = 30_000) -> str:
+    """Clear the pad, draw ``drawing`` and return the decision the page shows once every stroke's answer is in."""
+    answered: list[int] = []
+    listener = lambda response: answered.append(1) if response.url.endswith("/api/predict") else None  # noqa: E731
+    page.click("#clear")
+    page.on("response", listener)
+    try:
+        draw_strokes(page, drawing)
+        deadline = time.monotonic() + timeout_ms / 1000
+        while len(answered) < len(drawing):  # the page asks after every stroke; the last answer is the drawing's
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the page answered {len(answered)} of {len(drawing)} strokes")
+            page.wait_for_timeout(20)
+        page.wait_for_function("() => document.getElementById('decision').dataset.state !== 'busy'", timeout=timeout_ms)
+    finally:
+        page.remove_listener("response", listener)
+    return page.text_content("#decision").strip()
 
 
 def decide_after(page: Any, action: Any, timeout_ms: float = 30_000) -> str:

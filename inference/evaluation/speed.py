@@ -26,8 +26,9 @@ from torch import nn
 from bnn import VAE, BayesianMLP, BNNConfig, Calibration, TrainedBNN
 from inference.calibration import CalibrationConfig
 from inference.data import ImageSet
-from inference.ood.classifiers import MLP
-from inference.predictive import default_chunk_size, predict_with_abstain, sample_weights
+from inference.evaluation.ood.classifiers import MLP
+from inference.posterior import default_chunk_size, sample_weights
+from inference.predictive import predict_with_abstain
 from inference.training import TrainConfig, train
 
 
@@ -108,10 +109,10 @@ def plain_pyro_epoch_seconds(train_set: ImageSet, device: torch.device, batch_si
 
 
 def predict_seconds(
-    trained: TrainedBNN, images: torch.Tensor, method: str, repeats: int = 3, num_samples: int = 100, rule: str = "median"
+    trained: TrainedBNN, images: torch.Tensor, method: str, repeats: int = 3, num_samples: int = 100, mode: str = "median"
 ) -> float:
     """Seconds for ``predict_with_abstain`` on ``images`` (the whole public call)."""
-    return median_seconds(lambda: predict_with_abstain(trained, images, num_samples, method=method, rule=rule), repeats)
+    return median_seconds(lambda: predict_with_abstain(trained, images, num_samples, method=method, mode=mode), repeats)
 
 
 def attach_timing_calibration(trained: TrainedBNN, size: int = 5000, num_samples: int = 100, seed: int = 0) -> None:

@@ -1,7 +1,7 @@
 """The posterior study: train configurations and measure each under the median rule alone.
 
 Selection uses the held-out split of the *training* digits only: its forced accuracy, its
-abstention, and how much of a corrupted copy of it (:mod:`inference.contrast`) the median rule
+abstention, and how much of a corrupted copy of it (:mod:`inference.training.contrast`) the median rule
 refuses. The test sets (MNIST test, notMNIST, FashionMNIST, noise) are measured for the report
 and never consulted by :func:`select`.
 """
@@ -16,11 +16,11 @@ from typing import Any
 import torch
 
 from bnn import BNNConfig, TrainedBNN
-from inference.contrast import contrast_inputs
 from inference.data import load_mnist, split_calibration
 from inference.evaluation.sets import load_ood_sets
 from inference.predictive import predict_with_abstain
 from inference.training import TrainConfig, train
+from inference.training.contrast import contrast_inputs
 
 #: The configurations tried, by name: overrides of :class:`TrainConfig` and :class:`BNNConfig` (NCP: the
 #: noise-contrastive prior's ``contrast_weight``).
@@ -53,7 +53,7 @@ class Trial:
 
 
 def _refused(trained: TrainedBNN, images: torch.Tensor) -> float:
-    return predict_with_abstain(trained, images, rule="median").abstained.float().mean().item()
+    return predict_with_abstain(trained, images, mode="median").abstained.float().mean().item()
 
 
 def run_trial(
@@ -67,7 +67,7 @@ def run_trial(
     started = time.perf_counter()
     train(trained, fit_set, TrainConfig(seed=seed, **train_fields), progress=False)
     seconds = time.perf_counter() - started
-    val = predict_with_abstain(trained, validation.images, rule="median")
+    val = predict_with_abstain(trained, validation.images, mode="median")
     torch.manual_seed(seed)
     corrupted = contrast_inputs(validation.images)
     trial = Trial(
@@ -82,7 +82,7 @@ def run_trial(
         },
     )
     test = load_mnist(False, data_dir)
-    digits = predict_with_abstain(trained, test.images, rule="median")
+    digits = predict_with_abstain(trained, test.images, mode="median")
     trial.test = {
         "forced_accuracy": (digits.forced_prediction == test.labels).float().mean().item(),
         "abstention": digits.abstained.float().mean().item(),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import math
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
@@ -63,18 +62,12 @@ def answer_image(model: TrainedBNN, image: Image.Image, num_samples: int) -> dic
     """What the page shows for one image: the answer, its reason, the 28x28 input and every network's vote."""
     result = predict_with_abstain(model, image, num_samples=num_samples, preprocess="mnist", return_samples=True)
     assert result.images is not None and result.samples is not None
-    prediction = int(result.prediction[0])
-    p_value = None if result.p_value is None else float(result.p_value[0])
     return {
-        "answer": result.answers()[0],
-        "prediction": None if prediction < 0 else prediction,
-        "candidates": result.candidate_sets()[0],
-        "reason": result.reasons()[0],
-        "rule": result.rule,
+        **result.records()[0],
+        "mode": result.mode,
         "threshold": result.threshold,
         "percentile": result.percentile,
         "percentile_probs": [round(float(v), 4) for v in result.percentile_probs[0]],
-        "p_value": None if p_value is None or math.isnan(p_value) else round(p_value, 6),
         "alpha": result.alpha,
         "image": [round(float(v), 3) for v in result.images[0]],
         # (S, C): each sampled network's probability of each digit.

@@ -57,7 +57,7 @@ def test_small_train_then_evaluate(tmp_path, data_dir):
     from inference.data import load_mnist
 
     need(load_mnist, False, data_dir, False)
-    ckpt, results, page = tmp_path / "bnn.pt", tmp_path / "results.json", tmp_path / "results.md"
+    ckpt, results, page = tmp_path / "bnn.pt", tmp_path / "docs" / "results.json", tmp_path / "docs" / "results.md"
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\noutro\n")
     common = [
@@ -70,9 +70,7 @@ def test_small_train_then_evaluate(tmp_path, data_dir):
         "--num-samples",
         "10",
         "--results",
-        str(results),
-        "--page",
-        str(page),
+        str(results.parent),
         "--readme",
         str(readme),
         "--resplits",
@@ -98,16 +96,30 @@ def test_small_train_then_evaluate(tmp_path, data_dir):
     written = json.loads(results.read_text(), parse_constant=lambda name: pytest.fail(f"bare {name} in the JSON"))
     mnist = written["mnist"]
     assert mnist["size"] == 300 and 0 <= mnist["forced_accuracy"] <= 1
-    assert set(written["sets"]) == {"notMNIST", "uniform noise", "Gaussian noise", "FashionMNIST", "photos"}
+    assert set(written["sets"]) == {
+        "notMNIST",
+        "uniform noise",
+        "Gaussian noise",
+        "FashionMNIST",
+        "photos",
+        "KMNIST",
+        "Omniglot",
+        "Omniglot, page-pen strokes",
+        "EMNIST letters",
+        "USPS",
+    }
+    usps = written["sets"]["USPS"]
+    for mode in ("median", "calibrated"):  # every USPS digit is read right, answered wrong or refused
+        assert usps["read_right"][mode] + usps["answered_wrong"][mode] + usps["refused"][mode] == pytest.approx(1.0)
     assert written["missing"] == {}
-    assert set(written["rules"]) == {"median", "calibrated"}
+    assert set(written["modes"]) == {"median", "calibrated"}
     # Even this one-epoch model refuses noise under the calibrated rule, and refuses at least what the median rule does.
     noise = written["sets"]["uniform noise"]["refused"]
     assert noise["calibrated"] > 0.9 and noise["calibrated"] >= noise["median"]
     page_text = page.read_text()
     assert "| MNIST test: accuracy when forced |" in page_text
     for figure in ("abstention_by_dataset.png", "rule_sweep.png", "guarantee.png"):
-        assert (tmp_path / figure).stat().st_size > 1000 and f"]({figure})" in page_text
+        assert (results.parent / figure).stat().st_size > 1000 and f"]({figure})" in page_text
     assert "<!-- speed:start -->" in page_text and "<!-- reliability:start -->" in page_text
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and "accuracy when forced" in text
@@ -118,6 +130,23 @@ def test_small_train_then_evaluate(tmp_path, data_dir):
     assert evaluate_script.main(["--checkpoint", str(ckpt), *common]) == 0
     assert json.loads(results.read_text())["training"]["epochs"] == 1
     assert "MEASURED SPEED" in page.read_text()
+
+
+def test_the_commands_write_only_where_asked(tmp_path, data_dir, monkeypatch):
+    """Run in an empty folder, train and evaluate leave only the checkpoint they were told to write, and no pages."""
+    from inference.data import load_mnist
+
+    need(load_mnist, False, data_dir, False)
+    ckpt = tmp_path / "elsewhere" / "bnn.pt"
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    small = ["--epochs", "1", "--train-limit", "2000", "--hidden-dim", "32", "--vae-epochs", "1", "--no-progress"]
+    assert train_script.main([*small, "--data-dir", str(data_dir), "--checkpoint", str(ckpt), "--limit", "200"]) == 0
+    argv = ["--checkpoint", str(ckpt), "--data-dir", str(data_dir), "--limit", "200"]
+    assert evaluate_script.main(argv) == 0
+    assert list(work.iterdir()) == []
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["bnn.pt"]
 
 
 def test_same_seed_gives_the_same_checkpoint(tmp_path, data_dir):

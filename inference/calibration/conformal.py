@@ -1,0 +1,124 @@
+"""The calibrated gate's arithmetic: conformal p-values, their combination and the risk gate (tensors in, tensors out).
+
+The gate asks of every input: is it as familiar as the held-out digits? Two nonconformity
+scores answer, each with a conformal p-value (Bates, Candès, Lei, Romano & Sesia, "Testing
+for outliers with conformal p-values"):
+
+- the posterior predictive's **entropy** (its total uncertainty; large is unusual):
+  ``p = (1 + #{calibration scores >= s}) / (n + 1)``. The noise-contrastive prior teaches the
+  sampled networks to *agree* on a uniform answer for unfamiliar inputs, so their doubt shows in
+  the entropy of the predictive rather than in their disagreement (mutual information);
+- the input's **density**, the ELBO of a VAE trained on the training split, tested
+  two-sided as a typicality test (Nalisnick et al. 2019): an input far *more* likely
+  than the held-out digits (a blank page, a flat grey) is as unfamiliar as one far less
+  likely. ``p = min(1, 2 min(p_low, p_high))``.
+
+They are combined by Bonferroni, ``p = min(1, k min_j p_j)``; refusing where ``p <= alpha``
+refuses an input exchangeable with the held-out digits with probability at most ``alpha``.
+
+The optional risk gate picks the lowest confidence threshold whose error among answered
+held-out digits is below ``max_risk`` with confidence ``1 - delta``: each threshold of a
+fixed grid gets an exact binomial test, Bonferroni-corrected over the grid (selective
+classification with guaranteed risk, Geifman & El-Yaniv 2017; Learn-then-Test,
+Angelopoulos et al. 2021).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from scipy.stats import binom
+from torch import Tensor
+
+#: The gate's components and whether each is tested two-sided.
+GATE_COMPONENTS = {"entropy": False, "density": True}
+#: Confidence thresholds the risk gate may choose from, fixed before seeing any data (denser near 1,
+#: where a well-trained network's confidences are).
+RISK_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999)
+
+
+def conformal_p_values(calibration_scores: Tensor, scores: Tensor) -> Tensor:
+    """``(1 + #{calibration_scores >= s}) / (n + 1)`` for every ``s`` in ``scores`` (larger scores are stranger)."""
+    ordered = torch.sort(calibration_scores.double()).values
+    n = ordered.shape[0]
+    at_least = n - torch.searchsorted(ordered, scores.double(), side="left")
+    return ((1 + at_least) / (n + 1)).float()
+
+
+def two_sided_p_values(calibration_scores: Tensor, scores: Tensor) -> Tensor:
+    """``min(1, 2 min(p_high, p_low))``: a score far above *or* far below the calibration scores is strange."""
+    high = conformal_p_values(calibration_scores, scores)
+    low = conformal_p_values(-calibration_scores, -scores)
+    return (2 * torch.minimum(high, low)).clamp_max_(1.0)
+
+
+def bonferroni(p_values: list[Tensor]) -> Tensor:
+    """``min(1, k min_j p_j)`` over ``k`` p-values (valid however they depend on each other)."""
+    return (len(p_values) * torch.stack(p_values).min(0).values).clamp_max_(1.0)
+
+
+def component_p_values(calibration_scores: dict[str, Tensor], scores: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Each gate component's p-value; both dicts map a name of :data:`GATE_COMPONENTS` to ``(n,)`` / ``(N,)`` scores."""
+    return {
+        name: (two_sided_p_values if two_sided else conformal_p_values)(calibration_scores[name].cpu(), scores[name].cpu())
+        for name, two_sided in GATE_COMPONENTS.items()
+    }
+
+
+def gate_scores(source: Any) -> dict[str, Tensor]:
+    """The gate's scores (attributes named as :data:`GATE_COMPONENTS`) of a :class:`bnn.Calibration`'s held-out
+    digits, or of a calibrated prediction's inputs (an :class:`inference.AbstainResult`)."""
+    scores = {name: getattr(source, name) for name in GATE_COMPONENTS}
+    if any(v is None for v in scores.values()):
+        raise ValueError("these results carry no density score: predict with mode='calibrated'")
+    return scores
+
+
+def unfamiliarity_p_value(calibration_scores: dict[str, Tensor], scores: dict[str, Tensor]) -> Tensor:
+    """``(N,)``: the Bonferroni combination of the gate's p-values."""
+    return bonferroni(list(component_p_values(calibration_scores, scores).values()))
+
+
+def certified_threshold(
+    confidence: Tensor, correct: Tensor, max_risk: float, delta: float, grid: tuple[float, ...] = RISK_GRID
+) -> float:
+    """The lowest confidence threshold of ``grid`` certified to keep the error among answers at most ``max_risk``.
+
+    ``confidence`` and ``correct`` ``(n,)`` describe the held-out inputs that would be answered.
+    Threshold ``t`` is certified when the exact binomial p-value ``P(Binomial(n_t, max_risk) <= errors_t)``
+    is at most ``delta / len(grid)`` (``n_t`` answers at ``confidence >= t``, ``errors_t`` of them
+    wrong): by Bonferroni, every certified threshold keeps its risk at most ``max_risk`` at once,
+    with probability at least ``1 - delta``. Returns ``inf`` (answer nothing) if none is certified.
+    """
+    conf, wrong = confidence.double(), ~correct
+    certified = []
+    for t in grid:
+        answered = conf >= t
+        n, errors = int(answered.sum()), int((wrong & answered).sum())
+        if n and binom.cdf(errors, n, max_risk) <= delta / len(grid):
+            certified.append(t)
+    return min(certified) if certified else math.inf
+
+
+def risk_threshold(
+    calibration_scores: dict[str, Tensor],
+    confidence: Tensor,
+    *,
+    answered: Tensor,
+    correct: Tensor,
+    alpha: float,
+    max_risk: float,
+    delta: float,
+) -> float:
+    """The risk gate's confidence threshold, from the held-out digits that pass the gate and that the rule answers.
+
+    ``calibration_scores`` are the held-out digits' gate scores; ``confidence``, ``answered`` and
+    ``correct`` ``(n,)`` their highest percentile probability, whether the median rule answers them,
+    and whether that answer is right. Their own gate p-values count themselves among the calibration
+    scores (one more than a new input's count), which makes the gate pass them slightly more often
+    than it would pass a new digit.
+    """
+    kept = (unfamiliarity_p_value(calibration_scores, calibration_scores) > alpha) & answered
+    return certified_threshold(confidence[kept], correct[kept], max_risk, delta)

@@ -1,0 +1,60 @@
+"""The density of an input: train a :class:`bnn.VAE` by SVI and score images by its ELBO."""
+
+from __future__ import annotations
+
+import pyro
+import torch
+from pyro.infer import SVI, Trace_ELBO
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from bnn import VAE, VAEConfig
+from inference.data import ImageSet
+from inference.rng import forked_rng
+
+
+def train_vae(
+    data: ImageSet,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+    config: VAEConfig | None = None,
+) -> VAE:
+    """Fit a :class:`VAE` to ``data`` by SVI on ``Trace_ELBO`` with Adam (conditioned on ``data.labels`` when
+    ``config.num_classes``); returns it in eval mode on ``data``'s device."""
+    pyro.set_rng_seed(seed)
+    pyro.clear_param_store()
+    vae = VAE(config).to(data.images.device)
+    svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": lr}), Trace_ELBO())
+    generator = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        order = torch.randperm(len(data), generator=generator)
+        for idx in tqdm(order.split(batch_size), desc=f"VAE epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
+            svi.step(data.images[idx], data.labels[idx].to(data.images.device) if vae.config.num_classes else None)
+    pyro.clear_param_store()  # the parameters live on in the module
+    return vae.eval()
+
+
+def vae_elbo(
+    vae: VAE,
+    images: Tensor,
+    num_particles: int = 8,
+    seed: int | None = 0,
+    chunk_size: int = 4096,
+    classes: Tensor | None = None,
+) -> Tensor:
+    """``(N,)`` importance-weighted ELBO of each image in nats, chunk by chunk; ``seed`` fixes the draws of ``z``.
+
+    A conditional VAE scores each image under its ``classes`` ``(N,)`` (the class the rule would answer).
+    """
+    if vae.config.num_classes and classes is None:
+        raise ValueError("this VAE is conditioned on the class: pass the classes to score the images under")
+    classes = classes.to(images.device) if vae.config.num_classes and classes is not None else None
+    with forked_rng(images.device, seed):
+        chunks = [
+            vae.elbo(images[i : i + chunk_size], num_particles, None if classes is None else classes[i : i + chunk_size])
+            for i in range(0, images.shape[0], chunk_size)
+        ]
+    return torch.cat(chunks) if chunks else images.new_empty(0)

@@ -1,0 +1,94 @@
+"""Calibrating a trained model: fit the density model and score the held-out digits (:func:`calibrate`)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+
+from bnn import Calibration, TrainedBNN, VAEConfig
+from bnn.config import check_fields, option
+from inference.calibration.conformal import GATE_COMPONENTS
+from inference.calibration.density import train_vae, vae_elbo
+from inference.data import ImageSet
+from inference.posterior import summarise
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """How the calibration is made; every field is also a command-line flag."""
+
+    held_out: int = option(5000, "nonnegative_int", "training images held out to calibrate the rule (0: no calibration)")
+    vae_epochs: int = option(10, "positive_int", "epochs of the VAE whose ELBO is the gate's density")
+    vae_particles: int = option(8, "positive_int", "importance samples per image of the VAE's ELBO")
+    class_density: bool = option(
+        False, "bool", "score the density under the class the rule would answer (a VAE conditioned on the digit)"
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+def held_out_size(num_images: int, requested: int) -> int:
+    """How many of ``num_images`` training images a quick run holds out: a tenth, but at least 1,000 (fewer
+    leave the two-sided density test no p-value small enough to refuse at alpha = 0.01), at most half, and
+    never more than ``requested``."""
+    return min(requested, max(num_images // 10, 1000), num_images // 2)
+
+
+def smallest_gate_p_value(n: int) -> float:
+    """The smallest p-value the gate can give with ``n`` held-out digits (the two-sided, Bonferroni-corrected density)."""
+    return min(1.0, 2 * len(GATE_COMPONENTS) / (n + 1))
+
+
+def calibrate(
+    trained: TrainedBNN,
+    held_out: ImageSet,
+    training: ImageSet,
+    config: CalibrationConfig | None = None,
+    *,
+    num_samples: int = 100,
+    percentile: float = 50.0,
+    split_seed: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+    vae_config: VAEConfig | None = None,
+) -> Calibration:
+    """Fit the density model on ``training`` and score ``held_out``; attach the calibration to ``trained`` and return it.
+
+    ``held_out`` must be digits that neither the network nor the VAE was trained on, drawn
+    from the distribution the guarantee is for (:func:`inference.data.split_calibration`).
+    ``num_samples`` and ``percentile`` must be those the predictions will use.
+    """
+    config = config or CalibrationConfig(held_out=len(held_out))
+    if len(held_out) < 1 or (held_out.labels < 0).any():
+        raise ValueError("held_out must hold at least one labelled image")
+    if smallest_gate_p_value(len(held_out)) > 0.01:
+        warnings.warn(
+            f"with {len(held_out)} held-out digits the gate's p-values are at least {smallest_gate_p_value(len(held_out)):.3f}: "
+            "at alpha below that, the density can refuse nothing. Hold out at least 1,000 digits.",
+            stacklevel=2,
+        )
+    device = trained.device
+    if config.class_density:
+        vae_config = replace(vae_config or VAEConfig(), num_classes=trained.model.config.num_classes)
+    on_device = ImageSet(training.name, training.images.to(device), training.labels)
+    vae = train_vae(on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config)
+    result = summarise(trained, held_out.images.to(device), num_samples, percentile, seed=seed)
+    # Scored under the class the rule would answer, as a new input is (a function of the input: the p-values stay valid).
+    answered_class = result.percentile_probs.argmax(-1)
+    density = vae_elbo(vae, held_out.images.to(device), config.vae_particles, seed=seed, classes=answered_class).cpu()
+    trained.calibration = Calibration(
+        entropy=result.entropy,
+        mutual_information=result.mutual_information,
+        density=density,
+        percentile_probs=result.percentile_probs,
+        labels=held_out.labels.clone(),
+        vae=vae,
+        num_samples=num_samples,
+        percentile=float(percentile),
+        vae_particles=config.vae_particles,
+        split_size=len(held_out),
+        split_seed=split_seed,
+    )
+    trained.calibration.validate()
+    return trained.calibration

@@ -1,0 +1,53 @@
+"""Image files and PIL images: decoding them fully, and reading them as 28x28 grayscale arrays in [0, 1]."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+#: MNIST's images are this many pixels on a side.
+IMAGE_SIDE = 28
+
+#: What reading a corrupt or foreign image file raises in PIL.
+UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError)
+
+
+def read_image(path: str | os.PathLike[str]) -> Image.Image:
+    """The fully decoded image at ``path``; ``ValueError`` naming the file when it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except UNREADABLE as err:
+        raise ValueError(f"cannot read {path} as an image: {err}") from None
+
+
+def high_depth_to_unit(image: Image.Image) -> np.ndarray:
+    """A 32-bit or 16-bit PIL image (modes I, I;16*, F) as float64 stretched to [0, 1]; ``ValueError`` on NaN or inf."""
+    with np.errstate(invalid="ignore"):  # non-finite pixels are reported just below
+        array = np.asarray(image, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"got a PIL image of mode {image.mode} and size {image.size} with NaN or infinite pixels")
+    lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    return (array - lo) / (hi - lo) if hi > lo else np.zeros_like(array)
+
+
+#: PIL modes read by :func:`high_depth_to_unit`.
+HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
+
+
+def image_to_array(image: Image.Image) -> np.ndarray:
+    """Any PIL image as a 28x28 float32 grayscale array in [0, 1]."""
+    if image.mode in HIGH_DEPTH_MODES:
+        image = Image.fromarray((high_depth_to_unit(image) * 255).round().astype(np.uint8), mode="L")
+    elif image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent pixels count as background (black), as in MNIST.
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(black, rgba)
+    image = image.convert("L")
+    if image.size != (IMAGE_SIDE, IMAGE_SIDE):
+        image = image.resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32) / 255.0

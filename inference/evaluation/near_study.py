@@ -1,0 +1,184 @@
+"""The near-digit study: which training reads other writers' digits and refuses handwriting that is no digit.
+
+Every configuration trains on the same 55,000 training digits as ``make train``. The 5,000 held-out
+training digits are split in two: the first 2,500 calibrate the rule, the other 2,500 (the
+*selection* digits) and transformations of them choose the configuration. The transformations and
+the criterion (:func:`select`) were written before any result was read:
+
+- ``digits``: the selection digits as they are;
+- ``thick pen``: the same digits with strokes thickened by a 3x3 maximum filter (still the same digit);
+- ``mirrored`` and ``turned``: the digits of classes 2, 3, 4, 5, 6, 7 and 9 mirrored left-right, or
+  turned a quarter clockwise (no longer any digit: every answer is wrong).
+
+Under the default (calibrated) rule, :func:`select` keeps the configurations whose forced accuracy
+on the selection digits is within 0.2 points of the baseline's and which refuse at most 3% of them,
+and among those picks the lowest mean cost over the four sets, where a wrong answer costs 1 and
+refusing a digit (on ``digits`` and ``thick pen``) costs 1/2 (Chow's cost of abstaining). The evaluation sets
+(MNIST test, notMNIST, FashionMNIST, noise, photos, KMNIST, Omniglot, EMNIST letters, USPS) are
+measured for the report and never read by :func:`select`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional
+
+from bnn import BNNConfig, TrainedBNN, load_checkpoint, save_checkpoint
+from inference.calibration import CalibrationConfig, calibrate
+from inference.data import ImageSet, load_mnist, split_calibration
+from inference.evaluation.abstention import evaluate
+from inference.predictive import ABSTAIN, predict_with_abstain
+from inference.training import TrainConfig, train
+
+#: The configurations tried, by name: overrides of :class:`TrainConfig` and :class:`BNNConfig`.
+CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "baseline": {},  # the default before this study: the noise-contrastive prior at 0.3, far from the digits
+    "distortions": {"distort": 1.0},
+    "near contrast 0.5": {"near_contrast": 0.5},
+    "distortions, near contrast 0.5": {"distort": 1.0, "near_contrast": 0.5},
+    "distortions, near contrast 0.5, contrast weight 1": {"distort": 1.0, "near_contrast": 0.5, "contrast_weight": 1.0},
+    "distortions, near contrast 0.5, KL weight 0.3": {"distort": 1.0, "near_contrast": 0.5, "kl_weight": 0.3},
+    # The gate asks whether the input looks like the training digits of the class it would answer.
+    "baseline, class density": {"class_density": True},
+    "distortions, class density": {"distort": 1.0, "class_density": True},
+}
+#: Classes that mirrored or turned are no digit (0, 1 and 8 stay digits; 6 and 9 turn into each other only by half a turn).
+ASYMMETRIC = (2, 3, 4, 5, 6, 7, 9)
+SELECTION_SETS = ("digits", "thick pen", "mirrored", "turned")
+MAX_SELECTION_REFUSED = 0.03
+MAX_ACCURACY_LOSS = 0.002
+
+
+@dataclass
+class NearTrial:
+    """One configuration and seed: the selection figures (for :func:`select`) and every evaluation set (for the report)."""
+
+    name: str
+    seed: int
+    overrides: dict[str, Any]
+    train_seconds: float
+    selection: dict[str, dict[str, float]]
+    test: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def selection_sets(digits: ImageSet) -> dict[str, ImageSet]:
+    """The selection digits and their transformations (module docstring); labels -1 where no digit remains."""
+    square = digits.images.view(-1, 1, 28, 28)
+    thick = functional.max_pool2d(square, 3, stride=1, padding=1).reshape(len(digits), -1)
+    keep = torch.isin(digits.labels, torch.tensor(ASYMMETRIC))
+    shapes = square[keep]
+    none = torch.full((int(keep.sum()),), -1)
+    return {
+        "digits": digits,
+        "thick pen": ImageSet("thick pen", thick, digits.labels),
+        "mirrored": ImageSet("mirrored", shapes.flip(-1).reshape(len(none), -1), none),
+        "turned": ImageSet("turned", shapes.rot90(-1, (-2, -1)).reshape(len(none), -1), none),
+    }
+
+
+def _figures(trained: TrainedBNN, data: ImageSet) -> dict[str, float]:
+    result = predict_with_abstain(trained, data.images)
+    answered = result.prediction != ABSTAIN
+    out = {
+        "refused": (~answered).float().mean().item(),
+        "wrong": (answered & (result.prediction != data.labels)).float().mean().item(),
+    }
+    if (data.labels >= 0).all():
+        out["forced_accuracy"] = (result.forced_prediction == data.labels).float().mean().item()
+    return out
+
+
+def run_trial(
+    name: str,
+    overrides: dict[str, Any],
+    data_dir: str | os.PathLike[str] | None,
+    seed: int = 0,
+    held_out: int = 5000,
+    networks: str | os.PathLike[str] | None = None,
+) -> NearTrial:
+    """Train ``overrides`` as ``make train`` does, calibrate on half the held-out digits, measure the other half and
+    every set. ``overrides`` may set fields of :class:`BNNConfig`, :class:`TrainConfig` and :class:`CalibrationConfig`.
+
+    With ``networks`` (a folder), the trained network is kept there, and a later trial that trains the same way with
+    the same seed (another gate, say) reads it instead of training again.
+    """
+    model_fields = {k: v for k, v in overrides.items() if k in BNNConfig.__dataclass_fields__}
+    gate_fields = {k: v for k, v in overrides.items() if k in CalibrationConfig.__dataclass_fields__}
+    train_fields = {k: v for k, v in overrides.items() if k not in model_fields and k not in gate_fields}
+    fit_set, spare = split_calibration(load_mnist(True, data_dir), held_out, seed)
+    half = len(spare) // 2
+    calibration = ImageSet("calibration", spare.images[:half], spare.labels[:half])
+    selection = ImageSet("selection", spare.images[half:], spare.labels[half:])
+    trained_way = json.dumps(model_fields | train_fields, sort_keys=True)
+    saved = None if networks is None else Path(networks) / f"{hashlib.sha1(f'{trained_way} {seed}'.encode()).hexdigest()[:12]}.pt"
+    if saved is not None and saved.is_file():
+        trained, state = load_checkpoint(saved)
+        seconds = float((state or {})["train_seconds"])
+    else:
+        trained = TrainedBNN.untrained(BNNConfig(num_data=len(fit_set), **model_fields), seed=seed)
+        started = time.perf_counter()
+        train(trained, fit_set, TrainConfig(seed=seed, **train_fields), progress=False)
+        seconds = time.perf_counter() - started
+        if saved is not None:
+            save_checkpoint(saved, trained, {"train_seconds": seconds, "trained": trained_way})
+    config = CalibrationConfig(held_out=half, **gate_fields)
+    calibrate(trained, calibration, fit_set, config, split_seed=seed, seed=seed, progress=False)
+    trial = NearTrial(name, seed, overrides, seconds, {k: _figures(trained, v) for k, v in selection_sets(selection).items()})
+    evaluation = evaluate(trained, data_dir, resplits=0, require_all=True)
+    trial.test["MNIST"] = {
+        "forced_accuracy": evaluation.mnist.forced_accuracy,
+        "refused": evaluation.mnist.refused["calibrated"],
+        "answered_accuracy": evaluation.mnist.answered_accuracy["calibrated"],
+    }
+    for set_name, s in evaluation.sets.items():
+        trial.test[set_name] = {"refused": s.refused["calibrated"], "wrong": s.answered_wrong["calibrated"]}
+        if s.digits:
+            trial.test[set_name]["right"] = s.read_right["calibrated"]
+    return trial
+
+
+#: What refusing a digit costs, where a wrong answer costs 1.
+REFUSAL_COST = 0.5
+#: The selection sets whose inputs are still digits.
+STILL_DIGITS = ("digits", "thick pen")
+
+
+def criterion(trial_figures: dict[str, dict[str, float]]) -> float:
+    """The mean cost over :data:`SELECTION_SETS` (lower is better): wrong answers, plus refused digits at
+    :data:`REFUSAL_COST`."""
+    cost = 0.0
+    for name in SELECTION_SETS:
+        f = trial_figures[name]
+        cost += f["wrong"] + (REFUSAL_COST * f["refused"] if name in STILL_DIGITS else 0.0)
+    return cost / len(SELECTION_SETS)
+
+
+def select(trials: list[NearTrial]) -> str:
+    """The configuration to keep, judged on the selection digits alone, over the seeds every configuration ran."""
+    names = list(dict.fromkeys(t.name for t in trials))
+    seeds = set.intersection(*({t.seed for t in trials if t.name == n} for n in names))
+
+    def mean(name: str, value: Any) -> float:
+        values = [value(t.selection) for t in trials if t.name == name and t.seed in seeds]
+        return sum(values) / len(values)
+
+    accuracy = {n: mean(n, lambda s: s["digits"]["forced_accuracy"]) for n in names}
+    floor = accuracy["baseline"] - MAX_ACCURACY_LOSS if "baseline" in names else 0.0
+    eligible = [n for n in names if accuracy[n] >= floor and mean(n, lambda s: s["digits"]["refused"]) <= MAX_SELECTION_REFUSED]
+    return min(eligible or names, key=lambda n: mean(n, criterion))
+
+
+def as_dict(trials: list[NearTrial]) -> list[dict[str, Any]]:
+    return [asdict(t) for t in trials]
+
+
+def from_dict(rows: list[dict[str, Any]]) -> list[NearTrial]:
+    return [NearTrial(**row) for row in rows]

@@ -1,0 +1,85 @@
+"""How to fit the guide: :class:`TrainConfig`, every field of which is a flag of ``bnn-abstain train``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from bnn.config import check_fields, option
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to fit the guide. Every field is a flag of the training command.
+
+    Parameters
+    ----------
+    epochs
+        Passes over the training set.
+    batch_size
+        Minibatch size.
+    lr
+        Adam's learning rate for the means.
+    scale_lr
+        Adam's learning rate for the (softplus-parameterised) standard deviations,
+        which must travel from ``init_scale`` to their final size within the run.
+    kl_weight
+        Weight of the KL term: the loss is ``kl_weight * KL(q || p) - E_q[log p(y | x, w)]``.
+        1 is the true ELBO; below 1 tempers the posterior (as if every example were
+        seen ``1 / kl_weight`` times). Weights the data never inform still relax to
+        the prior either way, which is what makes the network doubt unfamiliar inputs.
+    local_reparam
+        Sample pre-activations instead of weights during training (lower variance, same ELBO).
+    shift
+        Move each training digit by a random offset of up to this many pixels in x and y
+        (:func:`inference.training.augment.random_shift`), a prior that a digit's class does not depend on where it sits.
+    distort
+        Strength of the label-preserving distortions of every training digit: a random small affine map
+        (rotation, scale, shear, shift) and an elastic field (:func:`inference.training.augment.random_distortion`;
+        1 is Simard et al.'s strength, 0 is off).
+    cosine_lr
+        Multiply both learning rates by ``(1 + cos(pi * step / total_steps)) / 2`` (computed from the
+        step, so a resumed run follows the same schedule).
+    contrast_weight
+        Weight of the noise-contrastive prior: a quarter of every minibatch's digits are also corrupted
+        beyond recognition (:mod:`inference.training.contrast`) and the sampled network is asked to predict the
+        uniform distribution on them, with this weight per input (0: off).
+    near_contrast
+        The share of those inputs made near the digits (warped digits, overlaid digits, random pen strokes)
+        rather than far from them (shuffled pixels and blocks, heavy noise).
+    seed
+        Seeds the initialisation, the shuffling and every Monte Carlo draw.
+    checkpoint_every
+        Also write the checkpoint every this many steps (0: only at epoch ends).
+    """
+
+    epochs: int = option(30, "positive_int", "passes over the training set")
+    batch_size: int = option(1024, "positive_int", "minibatch size")
+    lr: float = option(2e-3, "positive", "Adam learning rate of the means")
+    scale_lr: float = option(2e-2, "positive", "Adam learning rate of the standard deviations")
+    kl_weight: float = option(0.1, "positive", "weight of the KL term; 1 is the plain ELBO")
+    local_reparam: bool = option(True, "bool", "use the local reparameterisation (sample pre-activations, not weights)")
+    contrast_weight: float = option(
+        0.3, "nonnegative", "weight of the noise-contrastive prior: uncertainty demanded on corrupted digits (0: off)"
+    )
+    near_contrast: float = option(0.0, "unit", "share of the contrast inputs made near the digits (strokes, warps, overlays)")
+    distort: float = option(0.0, "nonnegative", "strength of the affine and elastic distortions of training digits (0: off)")
+    cosine_lr: bool = option(False, "bool", "decay both learning rates to 0 along a cosine over the run")
+    shift: int = option(0, "nonnegative_int", "move each training digit by up to this many pixels (0: off)")
+    seed: int = option(0, "int", "random seed")
+    checkpoint_every: int = option(200, "nonnegative_int", "also checkpoint every N steps, 0 for epoch ends only")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The configuration ``data`` records; fields that older checkpoints lack take their value of then (off)."""
+        return cls(**(ADDED_SINCE_V1 | {f.name: data[f.name] for f in fields(cls) if f.name in data}))
+
+
+#: Fields added after the first checkpoints, with the value that reproduces what those checkpoints were trained with.
+ADDED_SINCE_V1 = {"near_contrast": 0.0, "distort": 0.0}

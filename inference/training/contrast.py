@@ -1,0 +1,135 @@
+"""Inputs that no digit looks like, for the noise-contrastive prior, made from training digits or from nothing.
+
+Far from the digits, each digit of a batch becomes one of: its pixels in a random order (the same ink,
+no shape), its 7x7 blocks in a random order (strokes, but no digit), or the digit under heavy Gaussian
+noise (clipped to [0, 1]). Near the digits, where handwriting that is not a digit lies: a digit warped
+past recognition (its strokes, bent into no digit), two digits of different classes drawn over each
+other, or random pen strokes drawn from nothing; each is fitted to MNIST's 20x20 box and centred by
+mass, as a user's drawing is. Nothing here comes from an evaluation set.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from inference.training.augment import elastic_field, gaussian_smoothing, grid_from, resample
+
+BLOCK = 7
+SIDE = 28
+
+
+def permute_pixels(x: Tensor) -> Tensor:
+    """``(B, 784)`` -> each image's pixels in its own random order."""
+    order = torch.rand(x.shape, device=x.device).argsort(-1)
+    return x.gather(-1, order)
+
+
+def shuffle_blocks(x: Tensor) -> Tensor:
+    """``(B, 784)`` -> each image's 16 blocks of 7x7 pixels in its own random order."""
+    per_side = SIDE // BLOCK
+    blocks = x.reshape(-1, per_side, BLOCK, per_side, BLOCK).permute(0, 1, 3, 2, 4).reshape(x.shape[0], per_side**2, -1)
+    order = torch.rand(x.shape[0], per_side**2, device=x.device).argsort(-1)
+    shuffled = blocks.gather(1, order[..., None].expand_as(blocks))
+    return shuffled.reshape(-1, per_side, per_side, BLOCK, BLOCK).permute(0, 1, 3, 2, 4).reshape(x.shape)
+
+
+def heavy_noise(x: Tensor, low: float = 0.3, high: float = 1.0) -> Tensor:
+    """``(B, 784)`` -> each image plus Gaussian noise of a standard deviation drawn in [low, high], clipped to [0, 1]."""
+    scale = torch.empty(x.shape[0], 1, device=x.device).uniform_(low, high)
+    return (x + scale * torch.randn_like(x)).clamp_(0.0, 1.0)
+
+
+# --- near the digits: handwriting-like inputs that are no digit --------------------------------------------------
+
+#: A digit warped this hard (an elastic field of alpha pixels, smoothed over sigma) keeps its strokes and loses its shape.
+WARP = {"alpha": 50.0, "sigma": 3.0}
+
+
+def warp_past_recognition(x: Tensor) -> Tensor:
+    """``(B, 784)`` -> each digit under a strong elastic field: the pen's strokes, bent into no digit."""
+    identity = torch.eye(2, 3, device=x.device).expand(x.shape[0], 2, 3)
+    return normalize_box(resample(x, grid_from(identity) + elastic_field(x.shape[0], x.device, **WARP)))
+
+
+def overlay_pairs(x: Tensor, y: Tensor) -> Tensor:
+    """``(B, 784)`` digits, ``(B,)`` labels -> each digit drawn over one of another class (where the batch allows)."""
+    order = y.argsort()
+    partner = torch.empty_like(order)
+    partner[order] = order.roll(x.shape[0] // 2)  # labels sorted, then paired half a batch apart: mostly other classes
+    return torch.maximum(x, x[partner])
+
+
+def pen_strokes(n: int, device: torch.device, strokes: int = 3, points: int = 40) -> Tensor:
+    """``(n, 784)`` drawings of 2 or 3 random pen strokes (quadratic Bezier curves about MNIST's stroke width),
+    fitted to MNIST's 20x20 box and centred by mass: scribbles, shapes and letter-like marks, made from nothing."""
+    control = torch.rand(n, strokes, 3, 2, device=device) * 20 + 4  # (n, strokes, 3 control points, xy) in pixels
+    control[torch.rand(n, device=device) < 0.5, -1] = -100.0  # half of them have one stroke fewer (drawn off the frame)
+    t = torch.linspace(0, 1, points, device=device)[:, None]
+    a, b, c = control[:, :, 0, None], control[:, :, 1, None], control[:, :, 2, None]
+    curve = ((1 - t) ** 2 * a + 2 * (1 - t) * t * b + t**2 * c).reshape(n, -1, 2)
+    # Splat every point of the curves bilinearly, then widen the line by smoothing: a pen of about two pixels.
+    ink = torch.zeros(n, (SIDE + 2) ** 2, device=device)
+    base = curve.floor()
+    for dx in (0, 1):
+        for dy in (0, 1):
+            corner = base + torch.tensor([dx, dy], device=device)
+            weight = (1 - (curve - corner).abs()).prod(-1)
+            inside = ((corner >= 0) & (corner < SIDE)).all(-1)
+            index = (corner[..., 1] + 1) * (SIDE + 2) + corner[..., 0] + 1
+            ink.scatter_add_(1, torch.where(inside, index, 0).long(), weight * inside)
+    ink = ink.view(n, SIDE + 2, SIDE + 2)[:, 1:-1, 1:-1]
+    smooth = gaussian_smoothing(0.9, device)
+    drawn = (smooth @ ink @ smooth.T) * torch.empty(n, 1, 1, device=device).uniform_(1.5, 3.0)
+    return normalize_box(drawn.clamp(0.0, 1.0).reshape(n, -1))
+
+
+def normalize_box(x: Tensor, box: float = 20.0, ink: float = 0.2) -> Tensor:
+    """``(B, 784)`` -> each image's ink scaled to fit a ``box`` x ``box`` square and centred by mass, as MNIST's are
+    (and as :func:`inference.data.mnist_format` does to a user's image)."""
+    img = x.view(-1, SIDE, SIDE)
+    coords = torch.arange(SIDE, device=x.device, dtype=x.dtype)
+    extent = []
+    for axis in (1, 2):  # rows (y), then columns (x)
+        present = img.amax(dim=3 - axis) > ink  # (B, 28)
+        first = torch.where(present.any(-1), present.float().argmax(-1), torch.zeros_like(present[:, 0], dtype=torch.long))
+        last = SIDE - 1 - present.flip(-1).float().argmax(-1)
+        extent.append((first.to(x.dtype), last.to(x.dtype)))
+    size = torch.maximum(extent[0][1] - extent[0][0], extent[1][1] - extent[1][0]) + 1
+    zoom = (size / box).clamp_min(1e-3)
+    mass = img.sum((1, 2)).clamp_min(1e-6)
+    centre_y = (img.sum(2) * coords).sum(-1) / mass
+    centre_x = (img.sum(1) * coords).sum(-1) / mass
+    # Output pixel u maps to input pixel centre + (u - 13.5... ) * zoom; in grid units (align_corners=False).
+    theta = torch.zeros(x.shape[0], 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = zoom
+    theta[:, 0, 2] = (centre_x + 0.5) * 2 / SIDE - 1 - zoom * ((14.0 + 0.5) * 2 / SIDE - 1)
+    theta[:, 1, 2] = (centre_y + 0.5) * 2 / SIDE - 1 - zoom * ((14.0 + 0.5) * 2 / SIDE - 1)
+    return resample(x, grid_from(theta))
+
+
+#: Far from the digits: corruptions of a digit alone.
+CORRUPTIONS = (permute_pixels, shuffle_blocks, heavy_noise)
+#: Near the digits: ``(digits, labels) -> non-digits``.
+NEAR = (
+    lambda x, y: warp_past_recognition(x),
+    overlay_pairs,
+    lambda x, y: pen_strokes(x.shape[0], x.device),
+)
+
+
+def contrast_inputs(x: Tensor, y: Tensor | None = None, near: float = 0.0) -> Tensor:
+    """``(B, 784)`` digits (and their ``(B,)`` labels) -> ``(B, 784)`` non-digits, each made by one corruption drawn
+    at random: a near one (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`)."""
+    if near > 0 and y is None:
+        raise ValueError("near-digit contrast inputs need the digits' labels")
+    kinds = [lambda x, y, c=c: c(x) for c in CORRUPTIONS] + list(NEAR)
+    far = torch.randint(len(CORRUPTIONS), (x.shape[0],), device=x.device)
+    close = torch.randint(len(NEAR), (x.shape[0],), device=x.device) + len(CORRUPTIONS)
+    which = torch.where(torch.rand(x.shape[0], device=x.device) < near, close, far)
+    out = torch.empty_like(x)
+    for k, corrupt in enumerate(kinds):
+        chosen = which == k
+        if chosen.any():
+            out[chosen] = corrupt(x[chosen], None if y is None else y[chosen])
+    return out

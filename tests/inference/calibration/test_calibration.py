@@ -1,0 +1,311 @@
+"""The calibrated rule: conformal p-values against the formula, the guarantee on exchangeable data, persistence, errors."""
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from bnn import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from inference import ABSTAIN, Rule, decide, predict_with_abstain
+from inference.calibration import bonferroni, certified_threshold, conformal_p_values, two_sided_p_values, unfamiliarity_p_value
+from inference.posterior import entropy, mutual_information
+from inference.predictive import TOO_UNCERTAIN, UNFAMILIAR
+from tests.conftest import synthetic, trained_on_synthetic
+
+
+def test_p_values_match_the_formula_by_hand():
+    calibration = torch.tensor([1.0, 2.0, 3.0, 4.0])  # n = 4
+    # s = 0: all 4 are >= s -> 5/5; s = 2.5: {3, 4} -> 3/5; s = 4: {4} -> 2/5; s = 9: none -> 1/5
+    p = conformal_p_values(calibration, torch.tensor([0.0, 2.5, 4.0, 9.0]))
+    assert p.tolist() == pytest.approx([1.0, 0.6, 0.4, 0.2])
+    # two-sided: 2 * min(upper, lower); lower at s = 0 is (1 + 0) / 5
+    two = two_sided_p_values(calibration, torch.tensor([0.0, 2.5, 9.0]))
+    assert two.tolist() == pytest.approx([0.4, 1.0, 0.4])
+    assert bonferroni([torch.tensor([0.2, 0.9]), torch.tensor([0.5, 0.3])]).tolist() == pytest.approx([0.4, 0.6])
+    assert bonferroni([torch.tensor([0.9]), torch.tensor([0.8])]).tolist() == [1.0]  # a p-value never exceeds 1
+
+
+def test_conformal_p_values_are_super_uniform_on_exchangeable_data():
+    """With n = 99 calibration scores, P(p <= 0.1) = floor(0.1 * 100) / 100 = 0.1 exactly."""
+    g = torch.Generator().manual_seed(0)
+    trials, n, alpha = 4000, 99, 0.1
+    scores = torch.randn(trials, n + 1, generator=g)
+    refused = sum(conformal_p_values(row[:n], row[n:]).item() <= alpha for row in scores)
+    assert scipy.stats.binomtest(refused, trials, alpha).pvalue > 1e-3
+
+
+def test_the_combined_gate_refuses_exchangeable_inputs_at_most_alpha_of_the_time():
+    g = torch.Generator().manual_seed(1)
+    trials, n, alpha = 3000, 199, 0.05
+    refused = 0
+    for _ in range(trials):
+        entropy = torch.rand(n + 1, generator=g)
+        density = torch.randn(n + 1, generator=g) + entropy  # the two scores depend on each other
+        cal = {"entropy": entropy[:n], "density": density[:n]}
+        test = {"entropy": entropy[n:], "density": density[n:]}
+        refused += int(unfamiliarity_p_value(cal, test).item() <= alpha)
+    # At most alpha: a one-sided binomial test of "rate > alpha" must not reject.
+    assert scipy.stats.binomtest(refused, trials, alpha, alternative="greater").pvalue > 1e-3
+    assert refused / trials > alpha / 4  # and the gate does refuse some
+
+
+def test_certified_threshold_by_hand():
+    grid = (0.5, 0.9)
+    confidence = torch.tensor([0.95] * 30 + [0.6] * 30)
+    correct = torch.tensor([True] * 30 + [True] * 20 + [False] * 10)
+    # t = 0.9: 30 answers, 0 errors: P(Bin(30, 0.1) <= 0) = 0.9 ** 30 = 0.042 <= 0.1 / 2. Certified.
+    # t = 0.5: 60 answers, 10 errors: P(Bin(60, 0.1) <= 10) = 0.96. Not certified.
+    assert certified_threshold(confidence, correct, max_risk=0.1, delta=0.1, grid=grid) == 0.9
+    # With delta = 0.05 the bound 0.025 is below 0.042: nothing is certified, nothing answered.
+    assert certified_threshold(confidence, correct, max_risk=0.1, delta=0.05, grid=grid) == float("inf")
+    assert scipy.stats.binom.cdf(0, 30, 0.1) == pytest.approx(0.9**30)
+
+
+def test_risk_threshold_keeps_its_bound_on_synthetic_data():
+    g = torch.Generator().manual_seed(2)
+    max_risk, delta, violations, trials = 0.05, 0.1, 0, 300
+    for _ in range(trials):
+        confidence = torch.rand(4000, generator=g)
+        correct = torch.rand(4000, generator=g) < 0.6 + 0.4 * confidence  # error falls with confidence
+        cutoff = certified_threshold(confidence[:2000], correct[:2000], max_risk, delta, grid=tuple(np.linspace(0, 0.99, 34)))
+        answered = confidence[2000:] >= cutoff
+        violations += int((~correct[2000:][answered]).float().mean().item() > max_risk + 0.01)
+    assert violations / trials <= delta
+
+
+def test_entropy_and_mutual_information_match_scipy():
+    g = torch.Generator().manual_seed(3)
+    samples = torch.softmax(torch.randn(7, 5, 10, generator=g) * 3, -1)
+    samples[:, 0] = torch.eye(10)[2]  # all networks agree and are sure: H = I = 0
+    mean = samples.mean(0).numpy()
+    expected_h = scipy.stats.entropy(mean, axis=-1)
+    expected_i = expected_h - scipy.stats.entropy(samples.numpy(), axis=-1).mean(0)
+    assert entropy(samples.mean(0)).numpy() == pytest.approx(expected_h, abs=1e-5)
+    assert mutual_information(samples).numpy() == pytest.approx(expected_i, abs=1e-5)
+    assert mutual_information(samples)[0] == 0
+
+
+@pytest.fixture(scope="module")
+def calibrated():
+    """A small network trained on separable fake digits, calibrated on 300 held-out ones."""
+    return trained_on_synthetic(900, 300, hidden_dim=32, num_samples=20, vae_epochs=10)
+
+
+def test_calibrated_rule_answers_familiar_digits_and_refuses_noise_as_unfamiliar(calibrated):
+    digits = predict_with_abstain(calibrated, synthetic(300, seed=7).images, 20)
+    assert digits.mode == "calibrated" and digits.p_value is not None
+    assert digits.abstained.float().mean() < 0.1
+    noise = predict_with_abstain(calibrated, torch.rand(200, 784), 20)
+    blank = predict_with_abstain(calibrated, torch.zeros(5, 784), 20)
+    assert (noise.reason == UNFAMILIAR).all() and (noise.prediction == ABSTAIN).all()
+    assert (blank.reason == UNFAMILIAR).all(), "a blank page is far *more* likely than a digit: two-sided test"
+    assert set(noise.reasons()) == {"unfamiliar input"}
+
+
+def test_median_rule_is_the_reference_rule_bit_for_bit(calibrated):
+    x = torch.cat([synthetic(100, seed=8).images, torch.rand(50, 784)])
+    result = predict_with_abstain(calibrated, x, 20, mode="median", return_samples=True)
+    prediction, candidates, level = decide(result.samples)
+    assert torch.equal(result.prediction, prediction)
+    assert torch.equal(result.candidates, candidates) and torch.equal(result.percentile_probs, level)
+    assert result.p_value is None
+    calibrated_result = predict_with_abstain(calibrated, x, 20, mode="calibrated")
+    assert torch.equal(calibrated_result.median_prediction, prediction)  # same candidates under both rules
+
+
+def test_risk_gate_refuses_only_answers_and_says_why(calibrated):
+    x = synthetic(300, seed=9).images
+    plain = predict_with_abstain(calibrated, x, 20)
+    strict = predict_with_abstain(calibrated, x, 20, max_risk=0.001, delta=0.05)
+    assert (strict.abstained >= plain.abstained).all()
+    newly = strict.abstained & ~plain.abstained
+    assert newly.any() and (strict.reason[newly] == TOO_UNCERTAIN).all()
+    assert torch.equal(strict.reason[plain.abstained], plain.reason[plain.abstained])  # other refusals keep their reason
+
+
+def test_calibrated_answers_repeat_and_carry_their_density(calibrated):
+    x = torch.cat([synthetic(40, seed=14).images, torch.rand(10, 784)])
+    a, b = predict_with_abstain(calibrated, x, 20), predict_with_abstain(calibrated, x, 20)
+    assert a.density is not None and a.density.shape == (50,)
+    assert torch.equal(a.density, b.density) and torch.equal(a.p_value, b.p_value)
+
+
+def test_max_risk_needs_the_calibration_s_percentile(calibrated):
+    x = synthetic(20, seed=15).images
+    predict_with_abstain(calibrated, x, 20, percentile=40.0)  # the gate alone does not depend on the percentile
+    with pytest.raises(ValueError, match=r"max_risk is calibrated for percentile=50 \(got percentile=40\)"):
+        predict_with_abstain(calibrated, x, 20, percentile=40.0, max_risk=0.1)
+
+
+def test_calibration_survives_a_checkpoint(tmp_path, calibrated):
+    path = save_checkpoint(tmp_path / "c.pt", calibrated)
+    loaded = load_model(path)
+    assert loaded.calibration is not None and len(loaded.calibration) == 300
+    x = torch.cat([synthetic(50, seed=10).images, torch.rand(20, 784)])
+    a, b = predict_with_abstain(calibrated, x, 20), predict_with_abstain(loaded, x, 20)
+    assert torch.equal(a.p_value, b.p_value) and torch.equal(a.prediction, b.prediction)
+    payload = torch.load(path, weights_only=True)
+    payload["calibration"]["density"] = payload["calibration"]["density"][:10]
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="density"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_a_checkpoint_without_calibration_loads_and_says_how_to_calibrate(tmp_path, tiny):
+    path = save_checkpoint(tmp_path / "plain.pt", tiny)
+    model = load_model(path)
+    assert model.calibration is None
+    with pytest.warns(UserWarning, match="inference.calibrate"):
+        result = predict_with_abstain(model, torch.rand(3, 784), 10)
+    assert result.mode == "median"
+    with pytest.raises(ValueError, match="Calibrate it with"):
+        predict_with_abstain(model, torch.rand(3, 784), 10, mode="calibrated")
+    # A version-1 file (before calibrations existed) still loads.
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = 1
+    torch.save(payload, tmp_path / "v1.pt")
+    assert load_model(tmp_path / "v1.pt").calibration is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"alpha": 0.0}, {"alpha": 1.0}, {"alpha": -0.1}, {"max_risk": 0.0}, {"max_risk": 1.5}, {"delta": 0.0}, {"delta": 1.0}],
+)
+def test_bad_alpha_risk_and_delta_are_rejected(calibrated, kwargs):
+    with pytest.raises(ValueError, match="must be a number strictly between 0 and 1"):
+        predict_with_abstain(calibrated, torch.rand(2, 784), 20, **kwargs)
+    with pytest.raises(ValueError):
+        Rule(**kwargs)
+
+
+def test_predictions_must_sample_as_many_networks_as_the_calibration(calibrated):
+    with pytest.raises(ValueError, match="num_samples=20"):
+        predict_with_abstain(calibrated, torch.rand(2, 784), 50)
+    with pytest.raises(ValueError, match="max_risk applies to the calibrated rule"):
+        predict_with_abstain(calibrated, torch.rand(2, 784), 20, mode="median", max_risk=0.1)
+
+
+def test_calibration_split_is_seeded_and_disjoint():
+    from inference import split_calibration
+
+    data = synthetic(100)
+    data.images[:, -1] = torch.arange(100) / 100  # tag each image
+    fit, held = split_calibration(data, 20, seed=4)
+    again = split_calibration(data, 20, seed=4)[1]
+    tags_fit, tags_held = set(fit.images[:, -1].tolist()), set(held.images[:, -1].tolist())
+    assert len(held) == 20 and len(fit) == 80 and not tags_fit & tags_held
+    assert torch.equal(held.images, again.images)
+    assert not np.array_equal(held.images.numpy(), split_calibration(data, 20, seed=5)[1].images.numpy())
+    with pytest.raises(ValueError, match="cannot hold out"):
+        split_calibration(data, 100)
+
+
+def test_held_out_size_for_quick_runs_and_the_smallest_p_value():
+    from inference.calibration import held_out_size, smallest_gate_p_value
+
+    assert held_out_size(60_000, 5000) == 5000  # a tenth would be 6,000: the request caps it
+    assert held_out_size(20_000, 5000) == 2000  # a tenth
+    assert held_out_size(3000, 5000) == 1000  # at least 1,000 ...
+    assert held_out_size(1500, 5000) == 750  # ... but never more than half
+    assert held_out_size(60_000, 0) == 0
+    assert type(held_out_size(12_345, 5000)) is int and held_out_size(12_345, 5000) == 1234
+    # Two components, the density two-sided: 2 * 2 / (n + 1).
+    assert smallest_gate_p_value(3999) == pytest.approx(0.001)
+    assert smallest_gate_p_value(199) == pytest.approx(0.02)
+    assert smallest_gate_p_value(0) == 1.0
+
+
+def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated):
+    """predict_with_abstain's cutoff is the one computed by hand from the held-out answers and their correctness."""
+    from inference.calibration import conformal
+    from inference.predictive import answer
+
+    x = synthetic(300, seed=11).images
+    cal = calibrated.calibration
+    held_answers, _ = answer(cal.percentile_probs, 0.2)
+    cutoff = conformal.risk_threshold(
+        conformal.gate_scores(cal),
+        cal.percentile_probs.max(-1).values,
+        answered=held_answers != ABSTAIN,
+        correct=held_answers == cal.labels,
+        alpha=0.01,
+        max_risk=0.05,
+        delta=0.1,
+    )
+    plain = predict_with_abstain(calibrated, x, 20)
+    strict = predict_with_abstain(calibrated, x, 20, max_risk=0.05, delta=0.1)
+    expected = plain.abstained | (plain.score < cutoff)
+    assert torch.equal(strict.abstained, expected)
+    assert strict.alpha == 0.01 and plain.alpha == 0.01
+
+
+def test_an_input_whose_p_value_equals_alpha_is_refused(calibrated):
+    x = torch.cat([synthetic(100, seed=12).images, torch.rand(100, 784)])
+    first = predict_with_abstain(calibrated, x, 20, alpha=0.5)
+    inside = first.p_value[(first.p_value > 0.05) & (first.p_value < 0.9)]
+    alpha = float(inside[0])
+    again = predict_with_abstain(calibrated, x, 20, alpha=alpha)
+    at_alpha = again.p_value == alpha
+    assert at_alpha.any() and (again.reason[at_alpha] == UNFAMILIAR).all()
+
+
+def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated):
+    from bnn.vae import VAEConfig
+    from inference import calibrate
+    from tests.conftest import synthetic as make
+
+    data = make(1200, seed=13)
+    fit = type(data)("fit", data.images[:200], data.labels[:200])
+    held_out = type(data)("held", data.images[200:], data.labels[200:])
+    model = trained_on_synthetic(200, 1000, hidden_dim=16, num_samples=100, vae_epochs=1)
+    result = calibrate(model, held_out, fit, progress=False, vae_config=VAEConfig(latent_dim=3), split_seed=7)
+    assert result.num_samples == 100 and len(result) == 1000 and result.vae.config.latent_dim == 3
+    assert result.split_seed == 7
+    with pytest.raises(ValueError, match="at least one labelled image"):
+        calibrate(model, type(data)("none", data.images[:0], data.labels[:0]), fit, progress=False)
+
+
+def test_a_calibration_of_one_digit_is_valid_and_of_none_is_refused(calibrated):
+    from bnn.calibration import Calibration, CalibrationError
+
+    state = calibrated.calibration.to_state()
+    one = {k: (v[:1] if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+    assert len(Calibration.from_state(one)) == 1
+    none = {k: (v[:0] if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+    with pytest.raises(CalibrationError, match="a calibration needs at least one held-out image"):
+        Calibration.from_state(none)
+    with pytest.raises(CalibrationError, match=r"calibration entropy is .*; expected 1 dimension\(s\) of length -1"):
+        Calibration.from_state(state | {"labels": state["labels"].tolist()})
+
+
+def test_a_class_conditional_vae_scores_a_digit_higher_under_its_own_class():
+    """Trained on separable fake digits, log p(x | y) is highest for the class that lit x's block."""
+    from bnn.vae import VAEConfig
+    from inference.calibration import train_vae, vae_elbo
+
+    data = synthetic(600, seed=3)
+    vae = train_vae(data, epochs=30, progress=False, config=VAEConfig(hidden_dim=64, latent_dim=2, num_classes=10))
+    x = data.images[:50]
+    under = torch.stack([vae_elbo(vae, x, 4, classes=torch.full((50,), k)) for k in range(10)], -1)
+    assert (under.argmax(-1) == data.labels[:50]).float().mean() > 0.9
+    with pytest.raises(ValueError, match="conditioned on the class"):
+        vae_elbo(vae, x)
+
+
+def test_class_density_calibrates_and_predicts_under_the_answered_class(tmp_path):
+    from inference import CalibrationConfig, calibrate
+
+    data = synthetic(1400, seed=11)
+    fit = type(data)("fit", data.images[:400], data.labels[:400])
+    held_out = type(data)("held", data.images[400:], data.labels[400:])
+    model = trained_on_synthetic(400, 1000, hidden_dim=16, num_samples=20, vae_epochs=1)
+    calibrate(model, held_out, fit, CalibrationConfig(vae_epochs=2, class_density=True), num_samples=20, progress=False)
+    assert model.calibration.vae.config.num_classes == 10
+    x = synthetic(30, seed=12).images
+    result = predict_with_abstain(model, x, 20)
+    from inference.calibration import vae_elbo
+
+    expected = vae_elbo(model.calibration.vae, x, model.calibration.vae_particles, 0, classes=result.percentile_probs.argmax(-1))
+    assert torch.allclose(result.density, expected)
+    save_checkpoint(tmp_path / "c.pt", model)
+    assert torch.equal(predict_with_abstain(load_model(tmp_path / "c.pt"), x, 20).density, result.density)

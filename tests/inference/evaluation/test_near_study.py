@@ -1,0 +1,53 @@
+"""The near-digit study's selection: its transformations and its rule, on made-up figures."""
+
+import pytest
+import torch
+
+from inference.data import ImageSet
+from inference.evaluation.near_study import ASYMMETRIC, NearTrial, criterion, select, selection_sets
+from inference.training import TrainConfig
+
+
+def _figures(accuracy=0.98, refused=0.01, wrong=0.01, thick_refused=0.1, thick_wrong=0.02, shapes_wrong=0.3):
+    return {
+        "digits": {"forced_accuracy": accuracy, "refused": refused, "wrong": wrong},
+        "thick pen": {"forced_accuracy": accuracy, "refused": thick_refused, "wrong": thick_wrong},
+        "mirrored": {"refused": 1 - shapes_wrong, "wrong": shapes_wrong},
+        "turned": {"refused": 1 - shapes_wrong, "wrong": shapes_wrong},
+    }
+
+
+def test_the_criterion_charges_one_per_wrong_answer_and_half_per_refused_digit():
+    figures = _figures(refused=0.02, wrong=0.01, thick_refused=0.2, thick_wrong=0.04, shapes_wrong=0.3)
+    assert criterion(figures) == pytest.approx((0.01 + 0.01 + 0.04 + 0.1 + 0.3 + 0.3) / 4)
+
+
+def test_select_picks_the_cheapest_configuration_that_keeps_accuracy_and_coverage():
+    trials = [
+        NearTrial("baseline", 0, {}, 1.0, _figures(shapes_wrong=0.5)),
+        NearTrial("cheap but inaccurate", 0, {}, 1.0, _figures(accuracy=0.975, shapes_wrong=0.0)),
+        NearTrial("cheap but refuses digits", 0, {}, 1.0, _figures(refused=0.05, shapes_wrong=0.0)),
+        NearTrial("better", 0, {}, 1.0, _figures(shapes_wrong=0.2)),
+        NearTrial("baseline", 1, {}, 1.0, _figures(shapes_wrong=0.0)),
+    ]
+    assert select(trials) == "better"  # the baseline's seed 1 is not shared by every configuration, so it does not count
+
+
+def test_selection_sets_keep_the_digits_and_mirror_or_turn_only_the_asymmetric_classes():
+    labels = torch.arange(20) % 10
+    images = torch.rand(20, 784) * (torch.rand(20, 784) > 0.7)
+    sets = selection_sets(ImageSet("sel", images, labels))
+    assert torch.equal(sets["digits"].images, images)
+    assert (sets["thick pen"].images >= images).all() and torch.equal(sets["thick pen"].labels, labels)
+    kept = torch.isin(labels, torch.tensor(ASYMMETRIC))
+    for name in ("mirrored", "turned"):
+        assert len(sets[name]) == int(kept.sum()) and (sets[name].labels == -1).all()
+    assert torch.equal(sets["mirrored"].images.view(-1, 28, 28), images[kept].view(-1, 28, 28).flip(-1))
+
+
+def test_old_checkpoints_resume_without_the_distortions_and_near_contrast_they_never_had():
+    old = {
+        k: v for k, v in TrainConfig(distort=1.0, near_contrast=0.5).to_dict().items() if k not in ("distort", "near_contrast")
+    }
+    restored = TrainConfig.from_dict(old)
+    assert restored.distort == 0.0 and restored.near_contrast == 0.0
