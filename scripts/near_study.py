@@ -38,12 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             if (name, seed) in done:
                 continue
             print(f"training {name!r}, seed {seed} ...", flush=True)
-            saved = (
-                None
-                if args.checkpoints is None
-                else Path(args.checkpoints) / f"{name.replace(', ', '_').replace(' ', '-')}_{seed}.pt"
-            )
-            trial = near_study.run_trial(name, near_study.CONFIGURATIONS[name], args.data_dir, seed, checkpoint=saved)
+            trial = near_study.run_trial(name, near_study.CONFIGURATIONS[name], args.data_dir, seed, networks=args.networks)
             trials.append(trial)
             print(f"  selection: {trial.selection}\n  test: {trial.test}", flush=True)
             report.write_json(near_study.as_dict(trials), path)

@@ -34,7 +34,7 @@ def test_abstaining_raises_the_accuracy_of_the_answers(trained, mnist_test):
     answered = ~result.abstained
     forced = (result.forced_prediction == labels).float().mean().item()
     accepted = (result.prediction[answered] == labels[answered]).float().mean().item()
-    assert 0.005 < result.abstained.float().mean() < 0.2, "the rule must abstain on some digits for this test"
+    assert 0.005 < result.abstained.float().mean() < 0.3, "the rule must abstain on some digits, not most, for this test"
     assert accepted >= forced + 0.005, (accepted, forced)
 
 

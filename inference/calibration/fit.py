@@ -21,7 +21,7 @@ class CalibrationConfig:
     vae_epochs: int = option(10, "positive_int", "epochs of the VAE whose ELBO is the gate's density")
     vae_particles: int = option(8, "positive_int", "importance samples per image of the VAE's ELBO")
     class_density: bool = option(
-        False, "bool", "score the density under the class the rule would answer (a VAE conditioned on the digit)"
+        True, "bool", "score the density under the class the rule would answer (a VAE conditioned on the digit)"
     )
 
     def __post_init__(self) -> None:

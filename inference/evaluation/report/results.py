@@ -28,6 +28,7 @@ def headline_rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
     from inference.evaluation.abstention import REFERENCE
 
     m, calibrated = evaluation.mnist, "calibrated" in evaluation.modes
+    modes = ["median", "calibrated"] if calibrated else ["median"]
 
     def both(values: dict[str, float]) -> tuple[str, str]:
         return pct(values.get("median")), pct(values.get("calibrated")) if calibrated else "—"
@@ -44,10 +45,9 @@ def headline_rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
     ]
     for name, s in evaluation.sets.items():
         if s.digits:
-            rows += [
-                (f"{name} digits ({s.size:,}): read right", *both(s.read_right), "—"),
-                (f"{name} digits ({s.size:,}): answered wrong", *both(s.answered_wrong), "—"),
-            ]
+            cells = [f"{pct(s.read_right.get(k))} / {pct(s.answered_wrong.get(k))} / {pct(s.refused.get(k))}" for k in modes]
+            rows.append((f"{name} digits ({s.size:,}): read right / wrong / refused", *cells, *["—"] * (3 - len(cells))))
+            continue
         reference = REFERENCE["refused"].get(name)
         rows.append((f"{name} ({s.size:,}): refused", *both(s.refused), pct(reference) if reference else "—"))
     return rows

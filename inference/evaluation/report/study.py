@@ -84,7 +84,8 @@ def near_study_page(trials: list[NearTrial], chosen: str) -> str:
         "the four wins (a wrong answer costs 1, refusing a digit 1/2), compared over the seeds every configuration ran. "
         "Every figure is "
         "under the default (calibrated) rule, mean ± sd over the seeds run. The evaluation sets are reported, "
-        "never used to choose.",
+        "never used to choose. `train s` is wall-clock time with other work sharing the machine; speed is measured "
+        "in the results page's Speed section.",
         "",
         f"**Chosen: {chosen}.**",
         "",
