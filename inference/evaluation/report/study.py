@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inference.evaluation.report.markdown import mean_sd
+from inference.evaluation.report.markdown import mean_sd, table
 
 if TYPE_CHECKING:
     from inference.evaluation.near_study import NearTrial
@@ -91,23 +91,18 @@ def near_study_page(trials: list[NearTrial], chosen: str) -> str:
         "",
         "## Selection (held-out training digits)",
         "",
-        "| configuration | seeds | train s | " + " | ".join(k for k, _ in selection) + " |",
-        "|---|---|---|" + "---|" * len(selection),
     ]
-    for name in names:
-        rows = [t for t in trials if t.name == name]
-        label = f"**{name}**" if name == chosen else name
-        seconds = sum(t.train_seconds for t in rows) / len(rows)
-        lines.append(f"| {label} | {len(rows)} | {seconds:.0f} | " + " | ".join(cell(rows, v) for _, v in selection) + " |")
-    lines += [
-        "",
-        "## Every evaluation set (reported, never used to choose)",
-        "",
-        "| configuration | " + " | ".join(k for k, _ in tests) + " |",
-        "|---|" + "---|" * len(tests),
-    ]
-    for name in names:
-        rows = [t for t in trials if t.name == name]
-        label = f"**{name}**" if name == chosen else name
-        lines.append(f"| {label} | " + " | ".join(cell(rows, v) for _, v in tests) + " |")
+    groups = {name: [t for t in trials if t.name == name] for name in names}
+    label = {name: f"**{name}**" if name == chosen else name for name in names}
+    lines += table(
+        ["configuration", "seeds", "train s", *(k for k, _ in selection)],
+        [
+            [label[n], len(rows), f"{sum(t.train_seconds for t in rows) / len(rows):.0f}", *(cell(rows, v) for _, v in selection)]
+            for n, rows in groups.items()
+        ],
+    )
+    lines += ["", "## Every evaluation set (reported, never used to choose)", ""]
+    lines += table(
+        ["configuration", *(k for k, _ in tests)], [[label[n], *(cell(rows, v) for _, v in tests)] for n, rows in groups.items()]
+    )
     return "\n".join(lines) + "\n"
