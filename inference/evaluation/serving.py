@@ -57,6 +57,41 @@ def serve_in_thread(app: Any) -> Iterator[str]:
         sock.close()
 
 
+@contextlib.contextmanager
+def serve_in_process(checkpoint: str, *flags: str, timeout: float = 120.0) -> Iterator[tuple[str, int]]:
+    """Run ``bnn-abstain serve --checkpoint checkpoint *flags`` on a free loopback port; yield (base URL, pid).
+
+    A process of its own, so that its memory can be measured apart from the client's.
+    """
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as sock:  # a port free now (the server binds it a moment later)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "inference", "serve", "--checkpoint", checkpoint, "--port", str(port), *flags]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"the server exited with status {server.returncode}: {' '.join(command)}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/api/health", timeout=2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer within {timeout:g} s")
+            time.sleep(0.2)
+        yield url, server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 @dataclass
 class Request:
     """One request body of the load test and what must come back."""
@@ -65,6 +100,14 @@ class Request:
     body: bytes
     status: int
     answer: dict[str, Any] | None = None  # for a good body: the fields the reply must match
+
+
+def good_request(model: Any, name: str, body: bytes) -> Request:
+    """A request with an image ``body``, carrying the fields of the library's answer that the reply must match."""
+    from inference.web.app import answer_image, decode_image
+
+    expected = answer_image(model, decode_image(body), 100)
+    return Request(name, body, 200, {k: expected[k] for k in ("prediction", "reason", "candidates")})
 
 
 @dataclass
@@ -165,7 +208,7 @@ def draw_strokes(page: Any, drawing: list[list[tuple[float, float]]]) -> None:
 def drawn_decision(page: Any, drawing: list[list[tuple[float, float]]], timeout_ms: float = 30_000) -> str:
     """Clear the pad, draw ``drawing`` and return the decision the page shows once every stroke's answer is in."""
     answered: list[int] = []
-    listener = lambda response: answered.append(1) if response.url.endswith("/api/predict") else None  # noqa: E731
+    listener = lambda response: answered.append(1) if "/api/predict?" in response.url else None  # noqa: E731
     page.click("#clear")
     page.on("response", listener)
     try:

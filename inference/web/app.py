@@ -4,9 +4,15 @@ FastAPI (on Starlette, run by uvicorn) rather than Gradio: the page is one stati
 JSON endpoint, so a small framework gives explicit control of what matters here: the request
 size limit, a 4xx with a message for every bad upload, and prediction off the event loop.
 
-The model is loaded once. Predictions run one at a time on a worker thread: the predictive
-seeds its own draws under a forked global RNG, which threads must not interleave, and one
-prediction already uses every core through torch's intra-op threads.
+The model is loaded once. Predictions wait in a bounded queue and run one at a time
+(:mod:`inference.web.queue`); the app answers at once, without predicting, when it cannot help:
+
+- ``503`` with ``Retry-After`` when the queue is full;
+- ``408`` when a body has not fully arrived within ``body_timeout`` seconds;
+- nothing (the prediction is dropped) when the client disconnects before its turn.
+
+A request may carry ``?sequence=N`` (the page numbers its requests); the answer echoes it, so a
+client can tell an answer to an older drawing from the answer to the newest.
 """
 
 from __future__ import annotations
@@ -15,21 +21,17 @@ import asyncio
 import contextlib
 import io
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image, UnidentifiedImageError
 
 from bnn import TrainedBNN
 from inference.predictive import predict_with_abstain
-
-#: Largest request body accepted (a phone photo fits; anything larger gets 413).
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024
-#: Largest image accepted, in pixels (PIL's own bomb check would only warn below twice its limit).
-MAX_PIXELS = 40_000_000
+from inference.web.limits import BODY_TIMEOUT_S, MAX_PIXELS, MAX_UPLOAD_BYTES, QUEUE_SIZE
+from inference.web.queue import ClientGone, PredictionQueue, QueueFull
 
 
 class BadUpload(Exception):
@@ -75,14 +77,36 @@ def answer_image(model: TrainedBNN, image: Image.Image, num_samples: int) -> dic
     }
 
 
-def create_app(model: TrainedBNN, num_samples: int = 100, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
-    """The app serving ``model``: ``GET /`` (the page), ``POST /api/predict`` (image bytes in, JSON out), ``GET /api/health``."""
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+def create_app(
+    model: TrainedBNN,
+    num_samples: int = 100,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    queue_size: int = QUEUE_SIZE,
+    body_timeout: float = BODY_TIMEOUT_S,
+) -> FastAPI:
+    """The app serving ``model``: ``GET /`` (the page), ``POST /api/predict`` (image bytes in, JSON out), ``GET /api/health``.
+
+    Parameters
+    ----------
+    model : TrainedBNN
+        The model to answer with.
+    num_samples : int
+        Networks sampled per image.
+    max_upload_bytes : int
+        Largest request body accepted (413 above it).
+    queue_size : int
+        Predictions that may be pending at once, the running one included (503 above it).
+    body_timeout : float
+        Seconds a request body may take to arrive (408 past it).
+    """
+    if body_timeout <= 0:
+        raise ValueError(f"body_timeout must be positive, got {body_timeout}")
+    queue = PredictionQueue(queue_size)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        worker.shutdown(wait=False, cancel_futures=True)
+        queue.close()
 
     app = FastAPI(title="bnn-abstain", docs_url=None, redoc_url=None, lifespan=lifespan)
     page = files("inference.web").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -91,16 +115,20 @@ def create_app(model: TrainedBNN, num_samples: int = 100, max_upload_bytes: int 
     async def bad_upload(request: Request, err: BadUpload) -> JSONResponse:
         return JSONResponse({"error": err.message}, status_code=err.status)
 
+    @app.exception_handler(QueueFull)
+    async def busy(request: Request, err: QueueFull) -> JSONResponse:
+        headers = {"Retry-After": str(err.retry_after)}
+        return JSONResponse({"error": str(err), "retry_after": err.retry_after}, status_code=503, headers=headers)
+
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
         return page
 
     @app.get("/api/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "calibrated": model.calibration is not None}
+        return {"status": "ok", "calibrated": model.calibration is not None, "queue": queue.stats()}
 
-    @app.post("/api/predict")
-    async def predict(request: Request) -> dict[str, Any]:
+    async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > max_upload_bytes):
             raise BadUpload(413, f"the upload is larger than {max_upload_bytes:,} bytes")
@@ -109,7 +137,28 @@ def create_app(model: TrainedBNN, num_samples: int = 100, max_upload_bytes: int 
             body += chunk
             if len(body) > max_upload_bytes:  # a chunked upload that declared no length
                 raise BadUpload(413, f"the upload is larger than {max_upload_bytes:,} bytes")
-        image = decode_image(bytes(body))
-        return await asyncio.get_running_loop().run_in_executor(worker, answer_image, model, image, num_samples)
+        return bytes(body)
+
+    async def disconnected(request: Request) -> None:
+        # Once the body is read, the server's next message is the disconnect (or the end of the response).
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    @app.post("/api/predict")
+    async def predict(request: Request) -> Any:
+        sequence = request.query_params.get("sequence")
+        if sequence is not None and not sequence.isdigit():
+            raise BadUpload(400, f"sequence must be a non-negative integer, got {sequence!r}")
+        try:
+            body = await asyncio.wait_for(read_body(request), body_timeout)
+        except asyncio.TimeoutError:
+            raise BadUpload(408, f"the upload did not arrive within {body_timeout:g} s") from None
+        queue.check()  # a full queue answers at once, before any decoding
+        image = await asyncio.get_running_loop().run_in_executor(None, decode_image, body)
+        try:
+            answer = await queue.run(lambda: answer_image(model, image, num_samples), lambda: disconnected(request))
+        except ClientGone:
+            return Response(status_code=499)  # nobody reads it; the status is for the logs
+        return answer if sequence is None else {**answer, "sequence": int(sequence)}
 
     return app

@@ -7,22 +7,59 @@ from typing import Any
 from inference.evaluation.report.markdown import pct, table
 
 
-def serving_section(load: dict[str, Any], checkpoint: str, screenshot: str | None) -> str:
-    """The serving section: the load test's statuses and latencies, and the browser's screenshot."""
-    statuses = ", ".join(f"{n} x {status}" for status, n in load["statuses"].items())
-    lines = [
-        f"Written by `scripts/serve_check.py`: `bnn-abstain serve` with `{checkpoint}` on loopback, "
-        f"{load['requests']} requests at concurrency {load['concurrency']}, cycling through good images "
-        "(re-rendered MNIST test digits) and bad bodies (empty, not an image, truncated).",
+def serving_section(results: dict[str, Any], screenshot: str | None) -> str:
+    """The serving section: the load test, the soak and the burst side by side, and the browser's screenshot."""
+    runs = [(name, results[name]) for name in ("load", "soak", "burst") if name in results]
+    load = results["load"]
+    intro = [
+        f"Written by `scripts/serve_check.py`: `bnn-abstain serve` with `{results['checkpoint']}` in a process of its own on "
+        f"loopback (queue of {results['queue_size']} by default). Good images are re-rendered MNIST test digits, each reply "
+        "checked against the library's answer; bad bodies are empty, not an image, or truncated.",
         "",
-        "| figure | measured |",
-        "|---|---|",
-        f"| replies | {statuses} |",
-        f"| server errors (5xx) | {load['server_errors']} |",
-        f"| replies that differed from the library's answer | {load['wrong']} |",
-        f"| latency p50 / p95 | {load['p50_ms']:.0f} ms / {load['p95_ms']:.0f} ms |",
-        f"| throughput | {load['requests_per_second']:.1f} requests/s ({load['seconds']:.1f} s in all) |",
+        f"- **load test**: {load['requests']:,} requests, {load['concurrency']} in flight at once.",
     ]
+    if "soak" in results:
+        soak, mix = results["soak"], results["soak_mix"]
+        kinds = ", ".join(f"{pct(mix[k]).replace('.0%', '%')} {k}" for k in mix)
+        intro.append(
+            f"- **soak**: {soak['requests']:,} requests arriving at a steady rate over {soak['seconds']:.0f} s ({kinds}: "
+            f"'slow' sends half its body and stops, against a body timeout of {soak['body_timeout_s']:g} s; "
+            "'gone' disconnects before its answer)."
+        )
+    if "burst" in results:
+        burst = results["burst"]
+        intro.append(f"- **burst**: {burst['requests']:,} good images sent at once, against a queue of {burst['queue_size']}.")
+
+    def cell(run: dict[str, Any], key: str) -> str:
+        value = run.get(key)
+        return "—" if value is None else f"{value:,.0f} ms"
+
+    def statuses(run: dict[str, Any]) -> str:
+        return ", ".join(f"{n:,} x {status}" for status, n in run["statuses"].items())
+
+    def queue(run: dict[str, Any], key: str) -> str:
+        return f"{run['server'][key]:,}" if "server" in run else "—"
+
+    def rss(run: dict[str, Any]) -> str:
+        if "rss_mib_start" not in run:
+            return "—"
+        start, end = run["rss_mib_start"], run["rss_mib_end"]
+        return f"{start:,.0f} → {end:,.0f} MiB ({end - start:+.0f})"
+
+    rows = [
+        ["replies", *(statuses(r) for _, r in runs)],
+        ["server errors (5xx other than 503)", *(str(r["server_errors"]) for _, r in runs)],
+        ["replies that differed from the library's answer", *(str(r["wrong"]) for _, r in runs)],
+        ["requests with no reply in time", *(str(r.get("unanswered", 0)) for _, r in runs)],
+        ["latency p50 / p95", *(f"{cell(r, 'p50_ms')} / {cell(r, 'p95_ms')}" for _, r in runs)],
+        ["latency p99 / max", *(f"{cell(r, 'p99_ms')} / {cell(r, 'max_ms')}" for _, r in runs)],
+        ["longest wait for a 503", *(cell(r, "busy_max_ms") for _, r in runs)],
+        ["predictions made / refused as busy / dropped (client gone)",
+         *(f"{queue(r, 'answered')} / {queue(r, 'rejected')} / {queue(r, 'dropped')}" for _, r in runs)],
+        ["server RSS, start → end", *(rss(r) for _, r in runs)],
+    ]  # fmt: skip
+    lines = [*intro, "", *table(["figure", *(name for name, _ in runs)], rows)]
+    lines += ["", f"Load-test throughput: {load['requests_per_second']:.1f} requests/s ({load['seconds']:.1f} s in all)."]
     if screenshot:
         lines += ["", f"![The page after drawing a 7, in Chromium]({screenshot})"]
     return "\n".join(lines)

@@ -31,7 +31,24 @@ def client(model):
 def test_the_page_and_health(client):
     page = client.get("/")
     assert page.status_code == 200 and 'id="pad"' in page.text and "/api/predict" in page.text
-    assert client.get("/api/health").json() == {"status": "ok", "calibrated": True}
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["calibrated"] is True
+    assert health["queue"]["depth"] == 0 and health["queue"]["capacity"] == 32
+
+
+def test_an_answer_echoes_the_request_s_sequence_number(client):
+    body = png_bytes(np.full((28, 28), 255, dtype=np.uint8))
+    assert client.post("/api/predict?sequence=41", content=body).json()["sequence"] == 41
+    assert "sequence" not in client.post("/api/predict", content=body).json()
+    reply = client.post("/api/predict?sequence=-1", content=body)
+    assert reply.status_code == 400 and "non-negative integer" in reply.json()["error"]
+
+
+def test_the_app_s_limits_must_make_sense(model):
+    with pytest.raises(ValueError, match="body_timeout"):
+        create_app(model, body_timeout=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        create_app(model, queue_size=0)
 
 
 def test_an_answer_is_the_library_s_answer_with_every_network_s_vote(client, model):

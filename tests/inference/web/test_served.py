@@ -1,5 +1,6 @@
 """The page served by uvicorn on loopback: under a bounded load, and driven in a real browser (Chromium)."""
 
+import base64
 import os
 
 import numpy as np
@@ -9,19 +10,17 @@ from PIL import Image
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+from inference.evaluation.drawings import DIGITS  # noqa: E402
 from inference.evaluation.serving import (  # noqa: E402
-    Request,
     decide_after,
     draw,
+    drawn_decision,
     find_chromium,
     load_test,
-    png_bytes,
     serve_in_thread,
 )
-from inference.evaluation.sets import on_paper  # noqa: E402
 from inference.web import create_app  # noqa: E402
 from inference.web.app import answer_image, decode_image  # noqa: E402
-from tests.inference.web.test_app import truncated  # noqa: E402
 
 REQUIRE_BROWSER = os.environ.get("BNN_REQUIRE_BROWSER") == "1"
 
@@ -39,14 +38,8 @@ def noise_png(tmp_path_factory):
     return path
 
 
-def test_500_requests_at_concurrency_8_get_no_5xx_and_the_right_answers(server, mnist_model, mnist_test):
-    digits = [on_paper(d, 90, (140, 120), (10 + i, 20)) for i, d in enumerate(mnist_test.images[:6].reshape(-1, 28, 28).numpy())]
-    good = []
-    for i, digit in enumerate(digits):
-        body = png_bytes(digit)
-        expected = answer_image(mnist_model, decode_image(body), 100)
-        good.append(Request(f"digit {i}", body, 200, {k: expected[k] for k in ("prediction", "reason", "candidates")}))
-    bad = [Request("empty", b"", 400), Request("text", b"hello", 415), Request("truncated", truncated(), 400)]
+def test_500_requests_at_concurrency_8_get_no_5xx_and_the_right_answers(server, mixed):
+    good, bad = mixed
     result = load_test(server, good + bad, requests=500, concurrency=8, timeout=300)
     assert result.server_errors == 0 and result.wrong == []
     assert sum(result.statuses.values()) == 500 and result.statuses[200] == sum(i % 9 < 6 for i in range(500))
@@ -109,3 +102,92 @@ def test_a_screenshot_of_an_answer(page, tmp_path):
     page.screenshot(path=str(path), full_page=True)
     with Image.open(path) as shot:
         assert shot.width == 1000 and shot.height >= 700
+
+
+RECORD_DECISIONS = """() => {
+  const decision = document.getElementById("decision");
+  window.shown = [];
+  new MutationObserver(() => window.shown.push([decision.textContent, decision.dataset.state]))
+    .observe(decision, { childList: true, characterData: true, subtree: true, attributes: true });
+}"""
+
+
+def draw_and_watch(page, strokes):
+    """Draw ``strokes`` on the page: the decision it settles on, each (text, state) it showed from the first
+    stroke on, the requests it sent, and the drawing as a PNG."""
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "/api/predict" in r.url else None)
+    page.click("#clear")
+    page.evaluate(RECORD_DECISIONS)
+    final = drawn_decision(page, strokes)
+    shown = page.evaluate("() => window.shown")
+    first_stroke = next(i for i, (text, _) in enumerate(shown) if text == "Thinking…")
+    png = base64.b64decode(page.evaluate("() => document.getElementById('pad').toDataURL('image/png')").split(",")[1])
+    return final, shown[first_stroke:], sent, png
+
+
+def decision_text(answer: dict) -> str:
+    """What the page shows for the server's ``answer`` (as its render() does)."""
+    if answer["reason"] == "no ink":
+        return "Draw a digit first"
+    return "I don't know" if answer["prediction"] is None else answer["answer"]
+
+
+@pytest.fixture
+def slowed_page(browser, mnist_model, monkeypatch):
+    """The page on a server whose every prediction takes a second longer."""
+    import time
+
+    import inference.web.app as app_module
+
+    def slow(model, image, num_samples):
+        time.sleep(1.0)
+        return answer_image(model, image, num_samples)
+
+    monkeypatch.setattr(app_module, "answer_image", slow)
+    with serve_in_thread(create_app(mnist_model)) as url:
+        page = browser.new_page(viewport={"width": 1000, "height": 900})
+        page.goto(url)
+        yield page
+        page.close()
+
+
+def test_a_slow_server_never_shows_the_first_stroke_s_answer_to_a_two_stroke_digit(slowed_page, mnist_model):
+    final, shown, sent, drawing = draw_and_watch(slowed_page, DIGITS["4"][0])
+    assert len(sent) == 2  # one request per stroke
+    assert final == decision_text(answer_image(mnist_model, decode_image(drawing), 100))
+    answers = [text for text, state in shown if state != "busy"]
+    assert set(answers) == {final}, shown  # until the newest answer came, the page said it was thinking
+
+
+@pytest.fixture
+def late_first_page(browser, mnist_model):
+    """The page on a server that holds back its first answer for two seconds, so answers arrive out of order."""
+    import asyncio
+
+    app, held = create_app(mnist_model), []
+
+    @app.middleware("http")
+    async def hold_the_first_answer(request, call_next):
+        response = await call_next(request)
+        if request.url.path == "/api/predict" and not held:
+            held.append(request.query_params.get("sequence"))
+            await asyncio.sleep(2.0)
+        return response
+
+    with serve_in_thread(app) as url:
+        page = browser.new_page(viewport={"width": 1000, "height": 900})
+        page.goto(url)
+        yield page, held
+        page.close()
+
+
+def test_an_answer_older_than_the_drawing_is_ignored_when_it_arrives_last(late_first_page, mnist_model):
+    page, held = late_first_page
+    final, _, sent, drawing = draw_and_watch(page, DIGITS["4"][0])  # returns once both answers are in
+    expected = decision_text(answer_image(mnist_model, decode_image(drawing), 100))
+    assert len(sent) == 2 and held == [sent[0].rsplit("=", 1)[1]] and final == expected
+    page.wait_for_timeout(300)
+    assert page.text_content("#decision").strip() == expected  # the late first-stroke answer changed nothing
+    shown_after = [text for text, state in page.evaluate("() => window.shown") if state in ("answered", "refused")]
+    assert set(shown_after) <= {expected, "Draw a digit"}, shown_after
