@@ -84,7 +84,7 @@ def selection_sets(digits: ImageSet) -> dict[str, ImageSet]:
     }
 
 
-def _figures(trained: TrainedBNN, data: ImageSet) -> dict[str, float]:
+def rule_figures(trained: TrainedBNN, data: ImageSet) -> dict[str, float]:
     result = predict_with_abstain(trained, data.images)
     answered = result.prediction != ABSTAIN
     out = {
@@ -131,7 +131,7 @@ def run_trial(
             save_checkpoint(saved, trained, {"train_seconds": seconds, "trained": trained_way})
     config = CalibrationConfig(held_out=half, **gate_fields)
     calibrate(trained, calibration, fit_set, config, split_seed=seed, seed=seed, progress=False)
-    trial = NearTrial(name, seed, overrides, seconds, {k: _figures(trained, v) for k, v in selection_sets(selection).items()})
+    trial = NearTrial(name, seed, overrides, seconds, {k: rule_figures(trained, v) for k, v in selection_sets(selection).items()})
     evaluation = evaluate(trained, data_dir, resplits=0, require_all=True)
     trial.test["MNIST"] = {
         "forced_accuracy": evaluation.mnist.forced_accuracy,

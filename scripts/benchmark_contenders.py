@@ -1,0 +1,121 @@
+"""The BNN beside a deep ensemble, MC dropout, outlier exposure and one MLP, on every set, with time to quality.
+
+Every contender trains on the same 55,000 digits, for the same epochs and batch size, in one run of
+this script, so their times compare as measured on the same machine at the same moment. Writes
+``docs/contenders.json`` and ``docs/contenders.md``. See ``inference/evaluation/contenders.py``.
+
+Example::
+
+    python scripts/benchmark_contenders.py --data-dir /path/to/data
+    python scripts/benchmark_contenders.py --epochs 1 --train-limit 2000 --limit 500 --json '' --page ''   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bnn import BNNConfig, TrainedBNN
+from inference.calibration import CalibrationConfig, calibrate
+from inference.data import DATA_DIR_ENV, ImageSet, load_mnist, split_calibration
+from inference.evaluation import contenders as c
+from inference.evaluation import report
+from inference.evaluation.metrics import auroc, fpr_at_95_tpr
+from inference.evaluation.near_study import rule_figures
+from inference.evaluation.sets import DIGIT_SETS, OOD_SETS, load_sets
+from inference.posterior import summarise
+from inference.training import TrainConfig, train
+
+NETWORKS = 100  # the BNN's networks per input, and MC dropout's passes
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default=None, help=f"dataset folder (default: ${DATA_DIR_ENV}, else ./data)")
+    p.add_argument("--epochs", type=int, default=c.EPOCHS, help=f"epochs for every contender (default: {c.EPOCHS})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and of every network (default: 0)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many images per evaluation set (default: all)")
+    p.add_argument("--train-limit", type=int, default=None, help="train on this many digits only (a quick look; default: all)")
+    p.add_argument("--json", default="docs/contenders.json", help="JSON output ('' to skip)")
+    p.add_argument("--page", default="docs/contenders.md", help="markdown page ('' to skip)")
+    args = p.parse_args(argv)
+    torch.manual_seed(args.seed)
+    fit_set, validation = split_calibration(load_mnist(True, args.data_dir), 5000, args.seed)
+    if args.train_limit:
+        fit_set = ImageSet(fit_set.name, fit_set.images[: args.train_limit], fit_set.labels[: args.train_limit])
+    test = load_mnist(False, args.data_dir)
+    sets, missing = load_sets(OOD_SETS | DIGIT_SETS, args.data_dir, limit=args.limit, require=True)
+    for set_name, data in sets.items():  # an OOD set's own labels (KMNIST's, notMNIST's letters) are no digits
+        if set_name not in DIGIT_SETS:
+            sets[set_name] = ImageSet(data.name, data.images, torch.full_like(data.labels, -1))
+    if args.limit:
+        test = ImageSet(test.name, test.images[: args.limit], test.labels[: args.limit])
+    results: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed, "refusal_rate": c.REFUSAL_RATE, "contenders": {}}
+
+    def measure(name: str, probs_of: Any, trajectory: c.Trajectory, networks: int) -> None:
+        started = time.perf_counter()
+        test_probs = probs_of(test.images)
+        predict_seconds = time.perf_counter() - started
+        threshold = c.refusal_threshold(c.entropy(probs_of(validation.images)))
+        row: dict[str, Any] = {
+            "train_seconds": trajectory.seconds[-1],
+            "epoch_seconds": trajectory.seconds[-1] / len(trajectory.seconds),
+            "seconds_to_98": trajectory.seconds_to(0.98),
+            "accuracy_by_epoch": trajectory.accuracy,
+            "predict_seconds": predict_seconds,
+            "networks": networks,
+            "sets": {},
+        }
+        mnist = c.set_figures(test_probs, test.labels, threshold)
+        in_scores = -mnist.pop("entropy")  # larger: more in-distribution
+        row["sets"]["MNIST"] = mnist
+        for set_name, data in sets.items():
+            f = c.set_figures(probs_of(data.images), data.labels, threshold)
+            out_scores = -f.pop("entropy")
+            if (data.labels < 0).all():
+                f["auroc"], f["fpr95"] = auroc(in_scores, out_scores), fpr_at_95_tpr(in_scores, out_scores)
+            row["sets"][set_name] = f
+        results["contenders"][name] = row
+        print(f"{name}: {report.plain_json({k: v for k, v in row.items() if k != 'accuracy_by_epoch'})}", flush=True)
+
+    # The BNN, as make train trains it, with its forced accuracy (100 networks) after every epoch.
+    trained = TrainedBNN.untrained(BNNConfig(num_data=len(fit_set)), seed=args.seed)
+    trajectory = c.Trajectory()
+
+    def after_epoch(summary: dict[str, Any]) -> None:
+        probs = summarise(trained, test.images, NETWORKS, seed=args.seed).mean_probs
+        trajectory.add(summary["seconds"], (probs.argmax(-1) == test.labels).float().mean().item())
+
+    print("training the BNN ...", flush=True)
+    train(trained, fit_set, TrainConfig(epochs=args.epochs, seed=args.seed), progress=False, on_epoch=after_epoch)
+    measure("BNN (SVI, 100 networks)", lambda x: summarise(trained, x, NETWORKS, seed=args.seed).mean_probs, trajectory, NETWORKS)
+    calibrate(trained, validation, fit_set, CalibrationConfig(held_out=len(validation)), seed=args.seed, progress=False)
+    results["bnn_calibrated_rule"] = {set_name: rule_figures(trained, data) for set_name, data in {"MNIST": test, **sets}.items()}
+    print(f"BNN, calibrated rule: {results['bnn_calibrated_rule']}", flush=True)
+
+    for name, count, dropout, oe, passes in (
+        ("MLP", 1, 0.0, 0.0, 1),
+        (f"deep ensemble ({c.ENSEMBLE_SIZE} MLPs)", c.ENSEMBLE_SIZE, 0.0, 0.0, 1),
+        (f"MC dropout ({NETWORKS} passes)", 1, c.DROPOUT, 0.0, NETWORKS),
+        ("outlier exposure (MLP + contrast inputs)", 1, 0.0, c.OE_WEIGHT, 1),
+    ):
+        print(f"training {name} ...", flush=True)
+        nets, trajectory = c.train_networks(fit_set, test, count, dropout, oe, args.epochs, args.seed)
+        measure(name, lambda x, nets=nets, passes=passes: c.predictive(nets, x, passes), trajectory, count * passes)
+    results["missing"] = missing
+    text = report.contenders_page(results)
+    print(text)
+    if args.json:
+        report.write_json(results, args.json)
+    if args.page:
+        Path(args.page).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.page).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""The contenders: outlier exposure's term, the common refusal threshold, ensembles' averaging and the lockstep training."""
+
+import math
+
+import pytest
+import torch
+
+from inference.evaluation import contenders as c
+from inference.evaluation.report import contenders_page
+from tests.conftest import synthetic
+
+
+def test_the_uniform_term_is_log_c_at_zero_logits_and_smallest_there():
+    assert c.uniform_cross_entropy(torch.zeros(4, 10)).item() == pytest.approx(math.log(10))
+    assert c.uniform_cross_entropy(torch.tensor([[5.0] + [0.0] * 9])).item() > math.log(10)
+
+
+@pytest.mark.parametrize("n", [49, 100, 999])
+def test_the_threshold_refuses_at_most_the_rate_of_exchangeable_digits(n):
+    # With n validation scores and a new exchangeable one, the chance the new one is above the
+    # ceil((n+1)(1-rate))-th smallest is 1 - ceil((n+1)(1-rate))/(n+1) <= rate.
+    rate, draws = 0.02, 4000
+    g = torch.Generator().manual_seed(n)
+    refused = 0
+    for _ in range(draws // 100):
+        scores = torch.rand(n + 100, generator=g)
+        refused += (scores[n:] > c.refusal_threshold(scores[:n], rate)).sum().item()
+    k = math.ceil((n + 1) * (1 - rate))
+    exact = 1 - k / (n + 1) if k <= n else 0.0
+    assert exact <= rate + 1e-12 and refused / draws == pytest.approx(exact, abs=0.012)
+
+
+def test_an_ensemble_averages_its_members_probabilities():
+    a, b = torch.nn.Linear(784, 10), torch.nn.Linear(784, 10)
+    x = torch.rand(7, 784)
+    expected = (torch.softmax(a(x), -1) + torch.softmax(b(x), -1)) / 2
+    assert torch.allclose(c.predictive([a, b], x), expected, atol=1e-6)
+    assert torch.allclose(c.predictive([a], x, passes=5), torch.softmax(a(x), -1), atol=1e-6)  # no dropout: passes agree
+
+
+def test_mc_dropout_passes_differ_and_average_towards_the_mean_network():
+    torch.manual_seed(0)
+    net, x = c.DropoutMLP(0.5, hidden_dim=64), torch.rand(3, 784)
+    one, many = c.predictive([net], x, passes=2), c.predictive([net], x, passes=400)
+    assert not torch.allclose(one, many, atol=1e-3) and not net.training  # dropout was on for the passes, off after
+    assert torch.allclose(many.sum(-1), torch.ones(3))
+
+
+def test_lockstep_training_learns_and_outlier_exposure_flattens_non_digits():
+    data = synthetic(2000, seed=0)  # two batches an epoch
+    test = synthetic(300, seed=1)
+    nets, trajectory = c.train_networks(data, test, count=2, epochs=10)
+    assert len(nets) == 2 and len(trajectory.accuracy) == 10 and trajectory.accuracy[-1] > 0.95
+    assert trajectory.seconds == sorted(trajectory.seconds) and trajectory.seconds_to(0.95) is not None
+    assert trajectory.seconds_to(1.01) is None
+    oe, _ = c.train_networks(data, test, oe_weight=c.OE_WEIGHT, epochs=10)
+    noise = torch.rand(200, 784)
+    assert c.entropy(c.predictive(oe, noise)).mean() > c.entropy(c.predictive(nets[:1], noise)).mean() + 0.5
+
+
+def test_set_figures_count_every_answer_to_a_non_digit_as_wrong():
+    probs = torch.tensor([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
+    f = c.set_figures(probs, torch.full((3,), -1), threshold=0.6)  # entropies 0.33, 0.69, 0.50
+    assert f["refused"] == pytest.approx(1 / 3) and f["wrong"] == pytest.approx(2 / 3) and "forced_accuracy" not in f
+    g = c.set_figures(probs, torch.tensor([0, 1, 0]), threshold=0.6)
+    assert g["wrong"] == pytest.approx(1 / 3) and g["forced_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_the_page_names_who_answers_wrong_least():
+    def row(wrong, seconds):
+        sets = {
+            "MNIST": {"refused": 0.02, "wrong": 0.01, "forced_accuracy": 0.98},
+            "Omniglot": {"refused": 0.5, "wrong": wrong, "auroc": 0.9, "fpr95": 0.4},
+        }
+        return {
+            "epoch_seconds": 1.0,
+            "seconds_to_98": seconds,
+            "train_seconds": 30.0,
+            "predict_seconds": 1.0,
+            "networks": 1,
+            "sets": sets,
+        }
+
+    results = {"seed": 0, "epochs": 30, "refusal_rate": 0.02, "contenders": {c_name: row(w, s) for c_name, w, s in (
+        ("BNN (SVI, 100 networks)", 0.4, 20.0), ("MLP", 0.3, 10.0), ("deep ensemble (5 MLPs)", 0.5, None))}}  # fmt: skip
+    page = contenders_page(results)
+    assert "**Omniglot**: answered wrong 40.0% (BNN) against 30.0% (MLP" in page and "MLP is ahead by 10.0 points" in page
+    assert "MLP is fastest (10 s)" in page and "| never |" in page

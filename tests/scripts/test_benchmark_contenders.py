@@ -1,0 +1,23 @@
+"""The contenders benchmark runs end to end on a small configuration: every contender, every set, JSON and page."""
+
+import json
+
+from inference.data import load_mnist
+from inference.evaluation.sets import DIGIT_SETS, OOD_SETS
+from scripts import benchmark_contenders
+from tests.conftest import need
+
+
+def test_small_contenders_benchmark(tmp_path, data_dir):
+    need(load_mnist, False, data_dir, False)
+    page, out = tmp_path / "contenders.md", tmp_path / "contenders.json"
+    argv = ["--data-dir", str(data_dir), "--epochs", "1", "--train-limit", "2000", "--limit", "150"]
+    assert benchmark_contenders.main([*argv, "--json", str(out), "--page", str(page)]) == 0
+    results = json.loads(out.read_text())
+    assert len(results["contenders"]) == 5
+    for row in results["contenders"].values():
+        assert set(row["sets"]) == {"MNIST", *OOD_SETS, *DIGIT_SETS}
+        assert 0 < row["sets"]["MNIST"]["refused"] < 0.2 and row["train_seconds"] > 0
+        assert all(0 <= f["auroc"] <= 1 for name, f in row["sets"].items() if name in OOD_SETS)
+    assert set(results["bnn_calibrated_rule"]) == {"MNIST", *OOD_SETS, *DIGIT_SETS}
+    assert "## Verdict" in page.read_text()
