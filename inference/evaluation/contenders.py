@@ -21,6 +21,7 @@ calibrated the same way.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from inference.data import ImageSet
+from inference.posterior import entropy
 from inference.training.contrast import contrast_inputs
 
 #: The fraction of held-out validation digits every contender refuses.
@@ -131,16 +133,11 @@ def train_networks(
     return nets, trajectory
 
 
-def entropy(probs: Tensor) -> Tensor:
-    """``(N, C)`` -> ``(N,)``: the entropy of each predictive distribution, in nats."""
-    return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
-
-
 def refusal_threshold(validation_entropy: Tensor, rate: float = REFUSAL_RATE) -> float:
     """The conformal threshold: refusing entropies above it refuses at most ``rate`` of exchangeable digits."""
     ordered = torch.sort(validation_entropy.double()).values
     n = len(ordered)
-    rank = min(n - 1, int(torch.tensor((n + 1) * (1 - rate)).ceil().item()) - 1)  # the ceil((n+1)(1-rate))-th smallest
+    rank = min(n - 1, math.ceil((n + 1) * (1 - rate)) - 1)  # the ceil((n+1)(1-rate))-th smallest
     return float(ordered[max(rank, 0)])
 
 

@@ -28,8 +28,9 @@ import numpy as np
 from inference.evaluation.serving import Request
 
 KINDS = ("good", "bad", "slow", "gone")
-#: What each kind may get back (``None``: the client left before any reply).
-ALLOWED = {"good": {200, 503}, "bad": {400, 413, 415, 503}, "slow": {408}, "gone": {None}}
+#: What a slow or vanishing client may get back (``None``: it left before any reply). A good or bad
+#: body must get its own :attr:`Request.status`, or 503 (busy).
+ALLOWED = {"slow": {408}, "gone": {None}}
 
 
 @dataclass

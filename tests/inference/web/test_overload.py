@@ -16,7 +16,7 @@ httpx = pytest.importorskip("httpx")
 import inference.web.app as app_module  # noqa: E402
 from inference.evaluation.serving import png_bytes, serve_in_process, serve_in_thread  # noqa: E402
 from inference.evaluation.sets import on_paper  # noqa: E402
-from inference.evaluation.soak import run_traffic  # noqa: E402
+from inference.evaluation.soak import exchange, run_traffic  # noqa: E402
 from inference.web import create_app  # noqa: E402
 from inference.web.app import answer_image  # noqa: E402
 
@@ -48,16 +48,8 @@ async def post_all(url: str, n: int) -> list[tuple[httpx.Response, float]]:
         return await asyncio.gather(*(one() for _ in range(n)))
 
 
-async def raw_post(url: str, body: bytes, send: int, then: float) -> bytes:
-    """Send ``send`` of ``body``'s bytes (declaring all of them); then read for up to ``then`` s, or close."""
-    port = int(url.rsplit(":", 1)[1])
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body[:send])
-    await writer.drain()
-    try:
-        return await asyncio.wait_for(reader.readline(), then) if send < len(body) else await asyncio.sleep(then) or b""
-    finally:
-        writer.close()
+def loopback_port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
 
 
 def test_a_full_queue_gets_503_with_retry_after_at_once(tiny_model, calls):
@@ -76,10 +68,10 @@ def test_a_full_queue_gets_503_with_retry_after_at_once(tiny_model, calls):
 def test_a_body_that_does_not_arrive_gets_408_and_the_server_goes_on(tiny_model):
     with serve_in_thread(create_app(tiny_model, num_samples=10, body_timeout=0.5)) as url:
         start = time.perf_counter()
-        line = asyncio.run(raw_post(url, DIGIT, len(DIGIT) // 2, then=10))
+        status, _ = asyncio.run(exchange("127.0.0.1", loopback_port(url), "POST", "/api/predict", DIGIT, len(DIGIT) // 2, 10))
         seconds = time.perf_counter() - start
         assert httpx.post(f"{url}/api/predict", content=DIGIT).status_code == 200
-    assert line.startswith(b"HTTP/1.1 408") and 0.45 < seconds < 3
+    assert status == 408 and 0.45 < seconds < 3
 
 
 def test_clients_that_leave_before_their_turn_are_never_predicted(tiny_model, calls):
@@ -88,7 +80,8 @@ def test_clients_that_leave_before_their_turn_are_never_predicted(tiny_model, ca
     async def scenario(url):
         first = asyncio.ensure_future(post_all(url, 1))
         await asyncio.sleep(0.2)  # the first prediction is running
-        await asyncio.gather(*(raw_post(url, DIGIT, len(DIGIT), then=0.05) for _ in range(3)))
+        leave = [exchange("127.0.0.1", loopback_port(url), "POST", "/api/predict", DIGIT, len(DIGIT), -0.05) for _ in range(3)]
+        await asyncio.gather(*leave)
         return await first
 
     with serve_in_thread(create_app(tiny_model, num_samples=10)) as url:
