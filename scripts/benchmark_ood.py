@@ -1,6 +1,9 @@
-"""OOD benchmark: every detector (Bayesian MLP, max-softmax, temperature scaling, VAE, GMM, Mahalanobis) on every set.
+"""OOD benchmark: every detector (the BNN's scores, pytorch-ood's, a GMM and a VAE) on every set.
 
-Prints the AUROC table, writes JSON, a markdown page and ROC / risk-coverage PNGs.
+The detectors: the Bayesian MLP's scores; max-softmax, temperature scaling, energy, ODIN, Mahalanobis,
+KNN and ViM on a deterministic MLP (pytorch-ood); a feature GMM; a VAE. Prints the AUROC table, writes
+JSON (with refused / answered-wrong at one validation refusal rate), a markdown page and ROC /
+risk-coverage PNGs.
 
 Example::
 

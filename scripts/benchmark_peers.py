@@ -5,6 +5,10 @@ N(0, 1) prior on MNIST's 60,000 training digits, with the same batch size and ep
 process (so that its peak memory is its own), then samples 100 networks per test image. Writes
 ``docs/peers.md`` and ``docs/peers.json``.
 
+TyXe needs a Pyro older than the project's (it calls ``pyro.util.deep_getattr``, gone in Pyro 1.9), so
+it runs in a virtual environment of its own (:data:`OWN_ENVIRONMENTS`), created under
+``--environments`` on first use; none of its packages enter the project's environment.
+
 Example::
 
     pip install -e '.[peers]'
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -26,6 +32,29 @@ from inference.data import ImageSet, load_mnist
 from inference.evaluation import report
 from inference.evaluation.peers import CONTENDERS, compile_probe, measure
 from inference.evaluation.sets import load_fashion_mnist, load_notmnist, uniform_noise
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Contenders that need packages the project's environment cannot hold: each gets a virtual environment of its own,
+#: with these pins (TyXe 0.0.2 needs Pyro < 1.9) on top of what the measuring code imports.
+OWN_ENVIRONMENTS = {"tyxe": ["pyro-ppl==1.8.6", "tyxe==0.0.2"]}
+#: What the child process imports besides Pyro: the project's runtime dependencies, run from the source tree.
+HARNESS = ["torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "tqdm", "pillow"]
+
+
+def environment_python(key: str, root: Path) -> str:
+    """The Python that runs contender ``key``: this one, or that of its own environment ``root/key`` (made on first use)."""
+    if key not in OWN_ENVIRONMENTS:
+        return sys.executable
+    venv = root / key
+    python, stamp = venv / "bin" / "python", venv / ".installed"
+    wanted = " ".join(HARNESS + OWN_ENVIRONMENTS[key])
+    if not (stamp.is_file() and stamp.read_text() == wanted):
+        print(f"creating {venv} for {key}: {wanted}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        if wanted:
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", *wanted.split()], check=True)
+        stamp.write_text(wanted)
+    return str(python)
 
 
 def versions() -> dict[str, str]:
@@ -64,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="docs/peers.json", help="JSON output ('' to skip)")
     p.add_argument("--page", default="docs/peers.md", help="markdown page ('' to skip)")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile trial")
+    p.add_argument(
+        "--environments", type=Path, default=ROOT / ".venv-peers", help="where contenders with their own environment get it"
+    )
     # One contender (or the torch.compile trial), in a child process.
     p.add_argument("--contender", choices=[*CONTENDERS, "compile"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -71,14 +103,21 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(compile_probe(load_mnist(True, args.data_dir).head(args.limit), repeats=args.repeats)))
         return 0
     if args.contender:
-        print(json.dumps(run_one(args)))
+        print(json.dumps({**run_one(args), "versions": versions()}))
         return 0
     rows, started = [], time.perf_counter()
     for key in [*args.only, *(["compile"] if args.compile else [])]:
-        cmd = [sys.executable, __file__, "--contender", key, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
+        try:
+            python = environment_python(key, args.environments)
+        except subprocess.CalledProcessError as err:
+            rows.append({"key": key, "error": f"its environment could not be made: {err}"})
+            continue
+        cmd = [python, __file__, "--contender", key, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
         cmd += ["--repeats", str(args.repeats)] + (["--limit", str(args.limit)] if args.limit else [])
         cmd += ["--data-dir", args.data_dir] if args.data_dir else []
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        # The child imports the project from the source tree, whichever environment runs it.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if out.returncode != 0:
             lines = out.stderr.strip().splitlines()
             rows.append({"key": key, "error": lines[-1] if lines else f"exit status {out.returncode}"})

@@ -37,3 +37,26 @@ def test_peer_comparison_runs_and_writes_its_page(tmp_path, data_dir):
     ours = results["contenders"][0]
     assert 0 <= ours["forced_accuracy"] <= 1 and set(ours["refused"]) == {"MNIST", "notMNIST", "FashionMNIST", "uniform noise"}
     assert "| this project (default) |" in page.read_text() and "1.00x" in page.read_text()
+
+
+def test_a_contender_with_its_own_environment_gets_it_once_and_the_project_keeps_its_own(tmp_path, monkeypatch):
+    import sys
+
+    pinned = dict(benchmark_peers.OWN_ENVIRONMENTS)
+    assert pinned["tyxe"]
+    monkeypatch.setattr(benchmark_peers, "OWN_ENVIRONMENTS", {"apart": []})
+    monkeypatch.setattr(benchmark_peers, "HARNESS", [])
+    assert benchmark_peers.environment_python("ours", tmp_path) == sys.executable
+    python = benchmark_peers.environment_python("apart", tmp_path)
+    assert python == str(tmp_path / "apart" / "bin" / "python") and python != sys.executable
+    stamp = tmp_path / "apart" / ".installed"
+    made = stamp.stat().st_mtime_ns
+    assert benchmark_peers.environment_python("apart", tmp_path) == python and stamp.stat().st_mtime_ns == made
+
+    # The pins of a contender's own environment are nowhere in the project's dependencies.
+    import tomllib
+
+    project = tomllib.loads((benchmark_peers.ROOT / "pyproject.toml").read_text())["project"]
+    declared = " ".join(project["dependencies"] + sum(project["optional-dependencies"].values(), []))
+    for pins in pinned.values():
+        assert not any(pin.split("==")[0] in declared for pin in pins if not pin.startswith("pyro-ppl"))

@@ -20,20 +20,26 @@ from torch import Tensor
 
 from bnn import TrainedBNN
 from bnn.config import check_fields, option
+from inference.calibration.conformal import conformal_p_values
 from inference.data import ImageSet, load_mnist, split_calibration
 from inference.evaluation import metrics, plots
+from inference.evaluation.contenders import REFUSAL_RATE
 from inference.evaluation.ood.adversarial import bim, fgsm
 from inference.evaluation.ood.classifiers import CNN, MLP, batched, train_classifier
 from inference.evaluation.ood.detectors import (
+    KNN,
+    ODIN,
     BayesianDetector,
     Detector,
+    Energy,
     FeatureGMM,
     Mahalanobis,
     MaxSoftmax,
     TemperatureScaled,
     VAEElbo,
+    ViM,
 )
-from inference.evaluation.sets import load_fashion_mnist, load_ood_sets
+from inference.evaluation.sets import DIGIT_SETS, load_fashion_mnist, load_ood_sets, load_sets
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class OODResults:
     config: dict[str, Any]
     sets: dict[str, int]
     table: dict[str, dict[str, dict[str, float]]]
+    refusals: dict[str, dict[str, dict[str, float]]]
     classifiers: dict[str, dict[str, float]]
     findings: dict[str, Any]
     timings: dict[str, float]
@@ -95,6 +102,7 @@ def run(
     ood, _ = load_ood_sets(
         data_dir, noise_size=config.noise_size, photos=config.photos, seed=config.seed, limit=config.limit, require=True
     )
+    digits, _ = load_sets(DIGIT_SETS, data_dir, limit=config.limit, require=True)
 
     timings: dict[str, float] = {}
 
@@ -122,8 +130,13 @@ def run(
             "fit GMM", lambda: FeatureGMM(mlp, config.gmm_components, seed=config.seed, name="MLP features GMM").fit(train)
         ),
         "mahalanobis": timed("fit Mahalanobis", lambda: Mahalanobis(mlp, "MLP features Mahalanobis").fit(train)),
+        "mlp_energy": Energy(mlp, name="MLP energy"),
+        "mlp_odin": ODIN(mlp, name="MLP ODIN"),
+        "mlp_knn": timed("fit KNN", lambda: KNN(mlp, name="MLP features KNN").fit(train)),
+        "mlp_vim": timed("fit ViM", lambda: ViM(mlp, name="MLP ViM").fit(train)),
     }
-    sets = {"MNIST": test} | ood
+    # The validation digits set each detector's refusal threshold; the digit sets are scored for the refusals only.
+    sets = {"MNIST": test} | ood | digits | {"validation": held_out}
     # The calibrated prediction, where there is one, holds every Bayesian score.
     scorer = bayesian.get("bnn_p_value") or bayesian["bnn_max_median"]
     predictions = timed("predict BNN", lambda: {k: scorer.predict_all(v.images) for k, v in sets.items()})
@@ -134,6 +147,11 @@ def run(
         else:
             scores[role] = timed(f"score {detector.name}", lambda d=detector: {k: d.score(v.images) for k, v in sets.items()})
     table = {detectors[role].name: {name: metrics.ood_metrics(s["MNIST"], s[name]) for name in ood} for role, s in scores.items()}
+    labelled = {"MNIST": test} | digits
+    refusals = {
+        detectors[role].name: refusal_figures(s, _answers(role, predictions, mlp, cnn, labelled), labelled, ood)
+        for role, s in scores.items()
+    }
 
     calibration, risk_curves, answers = {}, {}, {}
     for role in CLASSIFIER_ROLES:
@@ -158,13 +176,43 @@ def run(
         config=asdict(config),
         sets={k: len(v) for k, v in sets.items()},
         table=table,
+        refusals=refusals,
         classifiers=calibration,
         findings=findings,
         timings=timings,
         seconds=time.perf_counter() - started,
-        scores={detectors[role].name: s for role, s in scores.items()},
+        scores={detectors[role].name: {k: v for k, v in s.items() if k in ("MNIST", *ood)} for role, s in scores.items()},
         risk_curves=risk_curves,
     )
+
+
+def _answers(role: str, predictions: dict[str, Any], mlp: MLP, cnn: CNN, labelled: dict[str, ImageSet]) -> dict[str, Tensor]:
+    """The answer a detector gates, on each labelled set: the BNN's forced answer, the CNN's, or the MLP's."""
+    if role.startswith("bnn_"):
+        return {k: predictions[k].forced_prediction for k in labelled}
+    net = cnn if role.startswith("cnn_") else mlp
+    return {k: batched(net, v.images).argmax(-1) for k, v in labelled.items()}
+
+
+def refusal_figures(
+    scores: dict[str, Tensor], answers: dict[str, Tensor], labelled: dict[str, ImageSet], ood: dict[str, ImageSet]
+) -> dict[str, dict[str, float]]:
+    """Refused (and, on digit sets, answered right / wrong) when the detector refuses :data:`REFUSAL_RATE` of digits.
+
+    The threshold is the one-score conformal gate on ``scores["validation"]`` (digits held out from every
+    fit): an input is refused when its p-value is at most the rate. On non-digit sets every answer is wrong.
+    """
+    strangeness = -scores["validation"]
+    out: dict[str, dict[str, float]] = {}
+    for name in (*labelled, *ood):
+        answered = conformal_p_values(strangeness, -scores[name]) > REFUSAL_RATE
+        row = {"refused": 1 - answered.float().mean().item()}
+        if name in labelled:
+            right = answers[name] == labelled[name].labels
+            row["right"] = (answered & right).float().mean().item()
+            row["wrong"] = (answered & ~right).float().mean().item()
+        out[name] = row
+    return out
 
 
 def _findings(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from inference.evaluation.contenders import REFUSAL_RATE
+
 if TYPE_CHECKING:
     from inference.evaluation.ood.benchmark import OODResults
 
@@ -12,6 +14,32 @@ def ood_winners(results: OODResults) -> dict[str, str]:
     """The detector with the highest AUROC on each OOD set."""
     sets = next(iter(results.table.values())).keys()
     return {s: max(results.table, key=lambda name: results.table[name][s]["auroc"]) for s in sets}
+
+
+def refusal_section(results: OODResults) -> list[str]:
+    """Every detector gating an answer at one refusal rate of the validation digits."""
+    refusals = results.refusals
+    first = next(iter(refusals.values()))
+    digit_sets = [k for k, v in first.items() if "wrong" in v]
+    other_sets = [k for k, v in first.items() if "wrong" not in v]
+    header = [f"{k} refused / wrong" for k in digit_sets] + [f"{k} refused" for k in other_sets]
+    lines = [
+        "",
+        f"## Refused when each detector refuses {REFUSAL_RATE:.0%} of validation digits",
+        "",
+        "Each detector's score gates an answer (the BNN's forced answer for the BNN's scores, the CNN's for its "
+        "max-softmax, the MLP's for the rest) through the same one-score conformal gate, set on the "
+        f"{results.config['held_out']:,} validation digits held out from every fit. Digit sets: refused and answered "
+        "wrong, as shares of the set; elsewhere every answer is wrong.",
+        "",
+        "| detector | " + " | ".join(header) + " |",
+        "|---|" + "---|" * len(header),
+    ]
+    for name, row in refusals.items():
+        cells = [f"{row[k]['refused']:.1%} / {row[k]['wrong']:.1%}" for k in digit_sets]
+        cells += [f"{row[k]['refused']:.1%}" for k in other_sets]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def ood_page(results: OODResults, figure_files: dict[str, str]) -> str:
@@ -43,6 +71,7 @@ def ood_page(results: OODResults, figure_files: dict[str, str]) -> str:
     ):
         lines += ["", f"## {title}", "", "| detector | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
         lines += [f"| {name} | " + " | ".join(f"{row[s][metric]:.3f}" for s in sets) + " |" for name, row in table.items()]
+    lines += refusal_section(results)
     lines += ["", "## Classifiers on MNIST test", "", "| classifier | accuracy | ECE (15 bins) | AURC |", "|---|---|---|---|"]
     temperature = results.findings.get("temperature")
     for name, c in results.classifiers.items():

@@ -46,9 +46,14 @@ def peers_page(rows: list[dict[str, Any]], setup: dict[str, Any], compiled: dict
         lines += ["", "## torch.compile", "", compile_lines(compiled)]
     elif compiled:
         lines += ["", "## torch.compile", "", f"The trial did not run: {compiled['error']}"]
-    versions = ", ".join(f"{name} {version}" for name, version in setup.get("versions", {}).items())
+    ours_versions = setup.get("versions", {})
+    versions = ", ".join(f"{name} {version}" for name, version in ours_versions.items() if version != "not installed")
     if versions:
         lines += ["", f"Versions: {versions}."]
+    for r in rows:
+        own = {k: v for k, v in r.get("versions", {}).items() if ours_versions.get(k) != v and v != "not installed"}
+        if own and "error" not in r:
+            lines.append(f"{r['name']} ran in an environment of its own: " + ", ".join(f"{k} {v}" for k, v in own.items()) + ".")
     return "\n".join(lines) + "\n"
 
 
