@@ -5,14 +5,14 @@ N(0, 1) prior on MNIST's 60,000 training digits, with the same batch size and ep
 process (so that its peak memory is its own), then samples 100 networks per test image. Writes
 ``docs/peers.md`` and ``docs/peers.json``.
 
-TyXe needs a Pyro older than the project's (it calls ``pyro.util.deep_getattr``, gone in Pyro 1.9), so
-it runs in a virtual environment of its own (:data:`OWN_ENVIRONMENTS`), created under
-``--environments`` on first use; none of its packages enter the project's environment.
+Each peer library runs in a virtual environment of its own (:data:`OWN_ENVIRONMENTS`), created under
+``--environments`` on first use, so that none of their packages enter the project's environment;
+TyXe's also holds an older Pyro (it calls ``pyro.util.deep_getattr``, gone in Pyro 1.9). The child
+process imports the project from the source tree.
 
 Example::
 
-    pip install -e '.[peers]'
-    python scripts/benchmark_peers.py                         # about 25 minutes on 2 cores
+    python scripts/benchmark_peers.py                         # about 20 minutes on 2 cores, environments made first
     python scripts/benchmark_peers.py --epochs 1 --limit 2000 --page '' --results ''   # a smoke run
 """
 
@@ -34,22 +34,25 @@ from inference.evaluation.peers import CONTENDERS, compile_probe, measure
 from inference.evaluation.sets import load_fashion_mnist, load_notmnist, uniform_noise
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Contenders that need packages the project's environment cannot hold: each gets a virtual environment of its own,
-#: with these pins (TyXe 0.0.2 needs Pyro < 1.9) on top of what the measuring code imports.
-OWN_ENVIRONMENTS = {"tyxe": ["pyro-ppl==1.8.6", "tyxe==0.0.2"]}
+#: The peer libraries' virtual environments, each with these pins on top of what the measuring code imports
+#: (TyXe 0.0.2 needs Pyro < 1.9; bayesian-torch runs beside the project's Pyro).
+OWN_ENVIRONMENTS = {"tyxe": ["pyro-ppl==1.8.6", "tyxe==0.0.2"], "bayesian-torch": ["pyro-ppl>=1.9", "bayesian-torch==0.5.0"]}
+#: Which environment runs each contender (the others run in the project's).
+ENVIRONMENT_OF = {"tyxe": "tyxe", "bayesian-torch": "bayesian-torch", "bayesian-torch-flipout": "bayesian-torch"}
 #: What the child process imports besides Pyro: the project's runtime dependencies, run from the source tree.
 HARNESS = ["torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "tqdm", "pillow"]
 
 
 def environment_python(key: str, root: Path) -> str:
-    """The Python that runs contender ``key``: this one, or that of its own environment ``root/key`` (made on first use)."""
-    if key not in OWN_ENVIRONMENTS:
+    """The Python that runs contender ``key``: this one, or that of its environment under ``root`` (made on first use)."""
+    name = ENVIRONMENT_OF.get(key)
+    if name is None:
         return sys.executable
-    venv = root / key
+    venv = root / name
     python, stamp = venv / "bin" / "python", venv / ".installed"
-    wanted = " ".join(HARNESS + OWN_ENVIRONMENTS[key])
+    wanted = " ".join(HARNESS + OWN_ENVIRONMENTS[name])
     if not (stamp.is_file() and stamp.read_text() == wanted):
-        print(f"creating {venv} for {key}: {wanted}", flush=True)
+        print(f"creating {venv} for {name}: {wanted}", flush=True)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         if wanted:
             subprocess.run([str(python), "-m", "pip", "install", "--quiet", *wanted.split()], check=True)
@@ -105,13 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.contender:
         print(json.dumps({**run_one(args), "versions": versions()}))
         return 0
-    rows, started = [], time.perf_counter()
-    for key in [*args.only, *(["compile"] if args.compile else [])]:
+    rows, pythons = [], {}
+    keys = [*args.only, *(["compile"] if args.compile else [])]
+    for key in keys:  # before the clock starts: installing is not the contenders' time
         try:
-            python = environment_python(key, args.environments)
+            pythons[key] = environment_python(key, args.environments)
         except subprocess.CalledProcessError as err:
             rows.append({"key": key, "error": f"its environment could not be made: {err}"})
-            continue
+    started = time.perf_counter()
+    for key, python in pythons.items():
         cmd = [python, __file__, "--contender", key, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
         cmd += ["--repeats", str(args.repeats)] + (["--limit", str(args.limit)] if args.limit else [])
         cmd += ["--data-dir", args.data_dir] if args.data_dir else []

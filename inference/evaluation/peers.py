@@ -15,8 +15,8 @@ comparison, from the same samples for every figure.
 - ``TyXe``: ``VariationalBNN`` with an ``IIDPrior(Normal(0, 1))``, its ``AutoNormal`` guide and
   ``Categorical`` likelihood, trained by its own ``fit``.
 
-The peers are optional (``pip install -e '.[peers]'``); a contender whose library does not import
-reports the error instead of figures.
+The peers are not the project's dependencies: ``scripts/benchmark_peers.py`` runs each in a virtual
+environment of its own. A contender whose library does not import reports the error instead of figures.
 """
 
 from __future__ import annotations

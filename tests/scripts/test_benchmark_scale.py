@@ -45,13 +45,14 @@ def test_a_contender_with_its_own_environment_gets_it_once_and_the_project_keeps
     pinned = dict(benchmark_peers.OWN_ENVIRONMENTS)
     assert pinned["tyxe"]
     monkeypatch.setattr(benchmark_peers, "OWN_ENVIRONMENTS", {"apart": []})
+    monkeypatch.setattr(benchmark_peers, "ENVIRONMENT_OF", {"peer": "apart"})
     monkeypatch.setattr(benchmark_peers, "HARNESS", [])
     assert benchmark_peers.environment_python("ours", tmp_path) == sys.executable
-    python = benchmark_peers.environment_python("apart", tmp_path)
+    python = benchmark_peers.environment_python("peer", tmp_path)
     assert python == str(tmp_path / "apart" / "bin" / "python") and python != sys.executable
     stamp = tmp_path / "apart" / ".installed"
     made = stamp.stat().st_mtime_ns
-    assert benchmark_peers.environment_python("apart", tmp_path) == python and stamp.stat().st_mtime_ns == made
+    assert benchmark_peers.environment_python("peer", tmp_path) == python and stamp.stat().st_mtime_ns == made
 
     # The pins of a contender's own environment are nowhere in the project's dependencies.
     import tomllib
