@@ -16,7 +16,7 @@ QUICK = {
     "01_bayesian_mlp_in_pyro": "TRAIN_LIMIT = 2_000\nEPOCHS = 2",
     "02_saying_i_dont_know": 'CHECKPOINT = "checkpoints/no-such-file.pt"\nLIMIT = 300\nSMALL_TRAIN = 2_000',
     "03_what_a_plain_network_believes": (
-        'TRAIN_LIMIT = 2_000\nEPOCHS = 1\nLIMIT = 300\nCHECKPOINT = "checkpoints/no-such-file.pt"\nSMALL_TRAIN = 2_000'
+        'TRAIN_LIMIT = 2_000\nEPOCHS = 2\nLIMIT = 300\nCHECKPOINT = "checkpoints/no-such-file.pt"\nSMALL_TRAIN = 2_000'
     ),
 }
 
