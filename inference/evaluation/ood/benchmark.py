@@ -148,9 +148,14 @@ def run(
             scores[role] = timed(f"score {detector.name}", lambda d=detector: {k: d.score(v.images) for k, v in sets.items()})
     table = {detectors[role].name: {name: metrics.ood_metrics(s["MNIST"], s[name]) for name in ood} for role, s in scores.items()}
     labelled = {"MNIST": test} | digits
+    # Each classifier's answers once; every detector built on it gates the same answers.
+    gated_answers = {
+        "bnn": {k: predictions[k].forced_prediction for k in labelled},
+        "cnn": {k: batched(cnn, v.images).argmax(-1) for k, v in labelled.items()},
+        "mlp": {k: batched(mlp, v.images).argmax(-1) for k, v in labelled.items()},
+    }
     refusals = {
-        detectors[role].name: refusal_figures(s, _answers(role, predictions, mlp, cnn, labelled), labelled, ood)
-        for role, s in scores.items()
+        detectors[role].name: refusal_figures(s, gated_answers[_answerer(role)], labelled, ood) for role, s in scores.items()
     }
 
     calibration, risk_curves, answers = {}, {}, {}
@@ -186,12 +191,9 @@ def run(
     )
 
 
-def _answers(role: str, predictions: dict[str, Any], mlp: MLP, cnn: CNN, labelled: dict[str, ImageSet]) -> dict[str, Tensor]:
-    """The answer a detector gates, on each labelled set: the BNN's forced answer, the CNN's, or the MLP's."""
-    if role.startswith("bnn_"):
-        return {k: predictions[k].forced_prediction for k in labelled}
-    net = cnn if role.startswith("cnn_") else mlp
-    return {k: batched(net, v.images).argmax(-1) for k, v in labelled.items()}
+def _answerer(role: str) -> str:
+    """Whose answer a detector gates: the BNN's forced answer for its scores, the CNN's for its max-softmax, else the MLP's."""
+    return "bnn" if role.startswith("bnn_") else "cnn" if role.startswith("cnn_") else "mlp"
 
 
 def refusal_figures(
