@@ -8,11 +8,13 @@ Example::
 
     python scripts/benchmark_contenders.py --data-dir /path/to/data
     python scripts/benchmark_contenders.py --epochs 1 --train-limit 2000 --limit 500 --json '' --page ''   # a quick look
+    python scripts/benchmark_contenders.py --aggregate docs/contenders.json docs/contenders_seed1.json docs/contenders_seed2.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-limit", type=int, default=None, help="train on this many digits only (a quick look; default: all)")
     p.add_argument("--json", default="docs/contenders.json", help="JSON output ('' to skip)")
     p.add_argument("--page", default="docs/contenders.md", help="markdown page ('' to skip)")
+    p.add_argument("--aggregate", nargs="+", metavar="JSON", help="train nothing: put these runs' JSON on one page")
+    p.add_argument("--seeds-page", default="docs/contenders_seeds.md", help="the page --aggregate writes")
     args = p.parse_args(argv)
+    if args.aggregate:
+        runs = [json.loads(Path(path).read_text()) for path in args.aggregate]
+        text = report.contenders_seeds_page(runs)
+        print(text)
+        Path(args.seeds_page).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.seeds_page).write_text(text)
+        return 0
     torch.manual_seed(args.seed)
     fit_set, validation = split_calibration(load_mnist(True, args.data_dir), 5000, args.seed)
     if args.train_limit:

@@ -35,10 +35,19 @@ from inference.evaluation.sets import load_fashion_mnist, load_notmnist, uniform
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The peer libraries' virtual environments, each with these pins on top of what the measuring code imports
-#: (TyXe 0.0.2 needs Pyro < 1.9; bayesian-torch runs beside the project's Pyro).
-OWN_ENVIRONMENTS = {"tyxe": ["pyro-ppl==1.8.6", "tyxe==0.0.2"], "bayesian-torch": ["pyro-ppl>=1.9", "bayesian-torch==0.5.0"]}
+#: (TyXe 0.0.2 needs Pyro < 1.9; bayesian-torch and torch-uncertainty run beside the project's Pyro).
+OWN_ENVIRONMENTS = {
+    "tyxe": ["pyro-ppl==1.8.6", "tyxe==0.0.2"],
+    "bayesian-torch": ["pyro-ppl>=1.9", "bayesian-torch==0.5.0"],
+    "torch-uncertainty": ["pyro-ppl>=1.9", "torch-uncertainty[cpu]==0.13.0"],
+}
 #: Which environment runs each contender (the others run in the project's).
-ENVIRONMENT_OF = {"tyxe": "tyxe", "bayesian-torch": "bayesian-torch", "bayesian-torch-flipout": "bayesian-torch"}
+ENVIRONMENT_OF = {
+    "tyxe": "tyxe",
+    "bayesian-torch": "bayesian-torch",
+    "bayesian-torch-flipout": "bayesian-torch",
+    "torch-uncertainty": "torch-uncertainty",
+}
 #: What the child process imports besides Pyro: the project's runtime dependencies, run from the source tree.
 HARNESS = ["torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "tqdm", "pillow"]
 
@@ -65,7 +74,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for name in ("torch", "pyro-ppl", "bayesian-torch", "tyxe"):
+    for name in ("torch", "pyro-ppl", *OWN_ENVIRONMENTS):
         try:
             found[name] = version(name)
         except PackageNotFoundError:

@@ -14,6 +14,8 @@ comparison, from the same samples for every figure.
   cross-entropy + KL / N (the per-example ELBO), ``torch.optim.Adam``.
 - ``TyXe``: ``VariationalBNN`` with an ``IIDPrior(Normal(0, 1))``, its ``AutoNormal`` guide and
   ``Categorical`` likelihood, trained by its own ``fit``.
+- ``torch-uncertainty``: its ``BayesLinear`` layers (a Gaussian-mixture prior, here all on N(0, 1);
+  a one-sample Monte Carlo KL), its ``ELBOLoss``, and its ``StochasticModel`` for the 100 networks.
 
 The peers are not the project's dependencies: ``scripts/benchmark_peers.py`` runs each in a virtual
 environment of its own. A contender whose library does not import reports the error instead of figures.
@@ -183,6 +185,45 @@ class TyXe:
         return torch.cat(chunks, dim=1)
 
 
+class TorchUncertainty:
+    """torch-uncertainty's Bayesian layers (``BayesLinear``), its ``ELBOLoss`` and its ``StochasticModel`` predictive."""
+
+    name = "torch-uncertainty 0.13 (BayesLinear, ELBOLoss)"
+
+    def __init__(self, num_data: int, seed: int = 0):
+        from torch_uncertainty.layers.bayesian import BayesLinear
+        from torch_uncertainty.losses import ELBOLoss
+        from torch_uncertainty.methods.stochastic import StochasticModel
+
+        torch.manual_seed(seed)
+        prior = {"prior_sigma_1": 1.0, "prior_pi": 1.0}  # a mixture with all its weight on N(0, 1)
+        core = nn.Sequential(BayesLinear(784, 1024, **prior), nn.ReLU(), BayesLinear(1024, 10, **prior))
+        self.model = StochasticModel(core, num_samples=1)
+        # ELBOLoss averages the layers' KL terms (over 2 layers), so 2 / N gives every peer's KL / N.
+        self.loss = ELBOLoss(self.model, nn.CrossEntropyLoss(), kl_weight=2 / num_data, num_samples=1)
+        self.seed = seed
+
+    def fit(self, train_set: ImageSet, epochs: int, batch_size: int, on_epoch: Callable[[float], None]) -> None:
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=PEER_LR)
+        generator = torch.Generator().manual_seed(self.seed)
+        self.model.train()
+        for _ in range(epochs):
+            started = time.perf_counter()
+            for x, y in _batches(train_set, batch_size, generator):
+                loss = self.loss(x, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            on_epoch(time.perf_counter() - started)
+
+    def sample_probs(self, x: Tensor, num_samples: int) -> Tensor:
+        self.model.num_samples = num_samples
+        self.model.eval()  # eval_forward: num_samples sampled networks, stacked along the batch
+        with torch.no_grad():
+            chunks = [self.model(chunk).softmax(-1).view(num_samples, len(chunk), -1) for chunk in x.split(PREDICT_CHUNK)]
+        return torch.cat(chunks, dim=1)
+
+
 CONTENDERS: dict[str, Callable[[int, int], Any]] = {
     "ours": ThisProject,
     "ours-plain": partial(ThisProject, plain=True),
@@ -190,6 +231,7 @@ CONTENDERS: dict[str, Callable[[int, int], Any]] = {
     "bayesian-torch": BayesianTorch,
     "bayesian-torch-flipout": partial(BayesianTorch, flipout=True),
     "tyxe": TyXe,
+    "torch-uncertainty": TorchUncertainty,
 }
 
 

@@ -1,4 +1,5 @@
-"""The contenders benchmark runs end to end on a small configuration: every contender, every set, JSON and page."""
+"""The contenders benchmark runs end to end on a small configuration: every contender, every set, JSON and page,
+and aggregates its JSON."""
 
 import json
 
@@ -21,3 +22,6 @@ def test_small_contenders_benchmark(tmp_path, data_dir):
         assert all(0 <= f["auroc"] <= 1 for name, f in row["sets"].items() if name in OOD_SETS)
     assert set(results["bnn_calibrated_rule"]) == {"MNIST", *OOD_SETS, *DIGIT_SETS}
     assert "## Verdict" in page.read_text()
+    seeds_page = tmp_path / "seeds.md"  # one run aggregates too: every figure is that run's
+    assert benchmark_contenders.main(["--aggregate", str(out), "--seeds-page", str(seeds_page)]) == 0
+    assert "seeds 0 (1 epochs each" in seeds_page.read_text() and "## Verdict" in seeds_page.read_text()

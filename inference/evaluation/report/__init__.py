@@ -5,7 +5,7 @@ Generated text sits between ``<!-- name:start -->`` and ``<!-- name:end -->`` ma
 and leaves the rest of a page alone.
 """
 
-from inference.evaluation.report.contenders import contenders_page
+from inference.evaluation.report.contenders import contenders_page, contenders_seeds_page
 from inference.evaluation.report.markdown import between_markers, mean_sd, pct, plain_json, replace_between_markers, write_json
 from inference.evaluation.report.ood import ood_page, ood_winners
 from inference.evaluation.report.peers import compile_lines, peers_page
@@ -28,6 +28,7 @@ __all__ = [
     "between_markers",
     "compile_lines",
     "contenders_page",
+    "contenders_seeds_page",
     "drawn_section",
     "headline_rows",
     "headline_table",

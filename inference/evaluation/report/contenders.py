@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inference.evaluation.report.markdown import pct, table
+from inference.evaluation.report.markdown import mean_and_sd, mean_sd, pct, table
 
 BNN = "BNN (SVI, 100 networks)"
 
@@ -114,4 +114,132 @@ def verdict(rows: dict[str, Any]) -> list[str]:
                    f"the BNN takes {_seconds(rows[BNN]['seconds_to_98'])}.")  # fmt: skip
     else:
         out.append("- **Time to 98%**: no contender reached 98% forced accuracy in this run.")
+    return out
+
+
+def _seconds_over_seeds(values: list[float | None]) -> str:
+    reached = [v for v in values if v is not None]
+    if len(reached) < len(values):
+        return f"never in {len(values) - len(reached)} of {len(values)} seeds"
+    mean, sd = mean_and_sd(reached)
+    return f"{mean:,.1f} ± {sd:,.1f} s"
+
+
+def contenders_seeds_page(runs: list[dict[str, Any]]) -> str:
+    """Several seeds' runs of ``scripts/benchmark_contenders.py`` on one page: every figure as mean ± sd over the
+    seeds, and the verdict with how many seeds each lead held in."""
+    if len({(r["epochs"], r["refusal_rate"], tuple(r["contenders"])) for r in runs}) != 1:
+        raise ValueError("the runs differ in epochs, refusal rate or contenders: they do not aggregate")
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"the runs repeat a seed ({seeds}): each seed counts once")
+    names = list(runs[0]["contenders"])
+    sets = list(runs[0]["contenders"][names[0]]["sets"])
+
+    def over(name: str, key: str) -> list[Any]:
+        return [r["contenders"][name][key] for r in runs]
+
+    def over_set(name: str, set_name: str, key: str) -> list[float]:
+        return [r["contenders"][name]["sets"][set_name][key] for r in runs]
+
+    lines = [
+        "# The contenders over seeds",
+        "",
+        f"The runs of `scripts/benchmark_contenders.py` for seeds {', '.join(map(str, seeds))} "
+        f"({runs[0]['epochs']} epochs each; each seed its own split, networks and run), aggregated by "
+        "`scripts/benchmark_contenders.py --aggregate`. Every figure is the mean ± sd over the seeds; each seed's own "
+        "page has the method. Refused / answered wrong at "
+        f"{pct(runs[0]['refusal_rate'])} of that seed's validation digits refused.",
+        "",
+        "## Time to quality",
+        "",
+        *table(
+            ["contender", "epoch", "to 98% forced accuracy", "training", "final forced accuracy", "predict 10k images"],
+            [
+                [
+                    name,
+                    _seconds_over_seeds(over(name, "epoch_seconds")),
+                    _seconds_over_seeds(over(name, "seconds_to_98")),
+                    _seconds_over_seeds(over(name, "train_seconds")),
+                    mean_sd(over_set(name, "MNIST", "forced_accuracy")),
+                    _seconds_over_seeds(over(name, "predict_seconds")),
+                ]
+                for name in names
+            ],
+        ),
+        "",
+        "## Refused",
+        "",
+        *table(["set", *names], [[s, *(mean_sd(over_set(n, s, "refused")) for n in names)] for s in sets]),
+        "",
+        "## Answered wrong",
+        "",
+        *table(["set", *names], [[s, *(mean_sd(over_set(n, s, "wrong")) for n in names)] for s in sets]),
+        "",
+        "## AUROC of the entropy",
+        "",
+        *table(
+            ["set", *names],
+            [
+                [s, *("{:.3f} ± {:.3f}".format(*mean_and_sd(over_set(n, s, "auroc"))) for n in names)]
+                for s in sets
+                if "auroc" in runs[0]["contenders"][names[0]]["sets"][s]
+            ],
+        ),
+    ]
+    if all("bnn_calibrated_rule" in r for r in runs):
+        rule = [r["bnn_calibrated_rule"] for r in runs]
+        lines += [
+            "",
+            "## The BNN's own calibrated rule (entropy and class-conditional density, alpha 0.01)",
+            "",
+            *table(
+                ["set", "refused", "answered wrong"],
+                [[s, mean_sd([r[s]["refused"] for r in rule]), mean_sd([r[s]["wrong"] for r in rule])] for s in rule[0]],
+            ),
+        ]
+    lines += ["", "## Verdict", "", *seeds_verdict(runs)]
+    return "\n".join(lines) + "\n"
+
+
+def seeds_verdict(runs: list[dict[str, Any]]) -> list[str]:
+    """Per set: the BNN's mean answered-wrong against the alternative with the lowest mean, the gap, and in how many
+    seeds the leader was ahead of the other; then the ablation's gap per set, mean ± sd."""
+    if BNN not in runs[0]["contenders"]:
+        return ["(no BNN in these runs)"]
+    others = [n for n in runs[0]["contenders"] if n != BNN]
+
+    def wrong(name: str, set_name: str) -> list[float]:
+        return [r["contenders"][name]["sets"][set_name]["wrong"] for r in runs]
+
+    out = []
+    for s in runs[0]["contenders"][BNN]["sets"]:
+        mine = wrong(BNN, s)
+        best = min(others, key=lambda n: sum(wrong(n, s)))
+        theirs = wrong(best, s)
+        gap = (sum(theirs) - sum(mine)) / len(runs)
+        leader = "the BNN" if gap > 0 else best
+        held = sum((t - m) * gap > 0 for m, t in zip(mine, theirs, strict=True))
+        standing = (
+            "level" if abs(gap) < 0.0005 else f"{leader} is ahead by {abs(100 * gap):.1f} points, in {held} of {len(runs)} seeds"
+        )
+        out.append(f"- **{s}**: answered wrong {mean_sd(mine)} (BNN) against {mean_sd(theirs)} ({best}): {standing}.")
+    ablation = next((n for n in others if n.startswith("outlier exposure")), None)
+    if ablation is not None:
+        gaps = []
+        for s in runs[0]["contenders"][BNN]["sets"]:
+            mean, sd = mean_and_sd([100 * (t - m) for m, t in zip(wrong(BNN, s), wrong(ablation, s), strict=True)])
+            gaps.append(f"{s} {mean:+.1f} ± {sd:.1f}")
+        out.append(
+            f"- **Without the posterior** ({ablation}), answered-wrong minus the BNN's, in points (positive: the BNN "
+            f"answers wrong less): {'; '.join(gaps)}."
+        )
+    to_98 = {n: [r["contenders"][n]["seconds_to_98"] for r in runs] for n in runs[0]["contenders"]}
+    reached = {n: sum(v) / len(v) for n, v in to_98.items() if None not in v}
+    if reached:
+        fastest = min(reached, key=reached.get)
+        out.append(
+            f"- **Time to 98%**: {fastest} is fastest on the mean ({_seconds_over_seeds(to_98[fastest])}); "
+            f"the BNN takes {_seconds_over_seeds(to_98[BNN])}."
+        )
     return out

@@ -60,12 +60,18 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None or x != x else f"{100 * x:.1f}%"
 
 
-def mean_sd(values: list[float]) -> str:
+def mean_and_sd(values: list[float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation (0 for a single value)."""
     mean = sum(values) / len(values)
     if len(values) == 1:
-        return pct(mean)
-    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{100 * mean:.2f} ± {100 * sd:.2f}%"
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def mean_sd(values: list[float]) -> str:
+    """Fractions as ``"98.19 ± 0.09%"`` (a single value as :func:`pct` writes it)."""
+    mean, sd = mean_and_sd(values)
+    return pct(mean) if len(values) == 1 else f"{100 * mean:.2f} ± {100 * sd:.2f}%"
 
 
 def table(header: list[str], rows: list[list[Any]]) -> list[str]:

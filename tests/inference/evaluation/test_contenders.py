@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from inference.evaluation import contenders as c
-from inference.evaluation.report import contenders_page
+from inference.evaluation.report import contenders_page, contenders_seeds_page
 from tests.conftest import synthetic
 
 
@@ -66,23 +66,41 @@ def test_set_figures_count_every_answer_to_a_non_digit_as_wrong():
     assert g["wrong"] == pytest.approx(1 / 3) and g["forced_accuracy"] == pytest.approx(1 / 3)
 
 
-def test_the_page_names_who_answers_wrong_least():
-    def row(wrong, seconds):
-        sets = {
-            "MNIST": {"refused": 0.02, "wrong": 0.01, "forced_accuracy": 0.98},
-            "Omniglot": {"refused": 0.5, "wrong": wrong, "auroc": 0.9, "fpr95": 0.4},
-        }
-        return {
-            "epoch_seconds": 1.0,
-            "seconds_to_98": seconds,
-            "train_seconds": 30.0,
-            "predict_seconds": 1.0,
-            "networks": 1,
-            "sets": sets,
-        }
+def _row(wrong, seconds, accuracy=0.98):
+    sets = {
+        "MNIST": {"refused": 0.02, "wrong": 0.01, "forced_accuracy": accuracy},
+        "Omniglot": {"refused": 1 - wrong, "wrong": wrong, "auroc": 0.9, "fpr95": 0.4},
+    }
+    return {"epoch_seconds": 1.0, "seconds_to_98": seconds, "train_seconds": 30.0, "predict_seconds": 1.0, "networks": 1,
+            "sets": sets}  # fmt: skip
 
-    results = {"seed": 0, "epochs": 30, "refusal_rate": 0.02, "contenders": {c_name: row(w, s) for c_name, w, s in (
-        ("BNN (SVI, 100 networks)", 0.4, 20.0), ("MLP", 0.3, 10.0), ("deep ensemble (5 MLPs)", 0.5, None))}}  # fmt: skip
+
+def _run(seed, rows):
+    return {"seed": seed, "epochs": 30, "refusal_rate": 0.02, "contenders": {n: _row(*r) for n, r in rows.items()}}
+
+
+def test_the_page_names_who_answers_wrong_least():
+    results = _run(0, {"BNN (SVI, 100 networks)": (0.4, 20.0), "MLP": (0.3, 10.0), "deep ensemble (5 MLPs)": (0.5, None)})
     page = contenders_page(results)
     assert "**Omniglot**: answered wrong 40.0% (BNN) against 30.0% (MLP" in page and "MLP is ahead by 10.0 points" in page
     assert "MLP is fastest (10 s)" in page and "| never |" in page
+
+
+def test_the_seeds_page_gives_mean_and_sd_and_how_often_a_lead_held():
+    bnn, oe = "BNN (SVI, 100 networks)", "outlier exposure (MLP + contrast inputs)"
+    runs = [
+        _run(0, {bnn: (0.40, 20.0, 0.97), oe: (0.50, 10.0)}),
+        _run(1, {bnn: (0.44, 30.0, 0.99), oe: (0.40, None)}),
+        _run(2, {bnn: (0.36, 40.0, 0.98), oe: (0.48, 12.0)}),
+    ]
+    page = contenders_seeds_page(runs)
+    assert "| 98.00 ± 1.00% |" in page  # the BNN's forced accuracy over 0.97, 0.99, 0.98
+    assert "30.0 ± 10.0 s" in page and "never in 1 of 3 seeds" in page
+    # Omniglot wrong: BNN 0.40 mean, OE 0.46 mean; the BNN was ahead in seeds 0 and 2.
+    assert "the BNN is ahead by 6.0 points, in 2 of 3 seeds" in page
+    assert "Omniglot +6.0 ± 8.7" in page  # ablation minus BNN: +10, -4, +12 points
+    assert "BNN (SVI, 100 networks) is fastest on the mean" in page  # OE never reached 98% in one seed
+    with pytest.raises(ValueError, match="repeat a seed"):
+        contenders_seeds_page([runs[0], runs[0]])
+    with pytest.raises(ValueError, match="do not aggregate"):
+        contenders_seeds_page([runs[0], {**runs[1], "epochs": 10}])
