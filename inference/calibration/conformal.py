@@ -29,7 +29,6 @@ import math
 from typing import Any
 
 import torch
-from scipy.stats import binom
 from torch import Tensor
 
 #: The gate's components and whether each is tested two-sided.
@@ -92,6 +91,8 @@ def certified_threshold(
     wrong): by Bonferroni, every certified threshold keeps its risk at most ``max_risk`` at once,
     with probability at least ``1 - delta``. Returns ``inf`` (answer nothing) if none is certified.
     """
+    from scipy.stats import binom  # imported here: scipy.stats adds a second to every start-up
+
     conf, wrong = confidence.double(), ~correct
     certified = []
     for t in grid:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torchvision import datasets
 
 #: Environment variable that sets the data directory when no flag is given.
 DATA_DIR_ENV = "BNN_DATA_DIR"
@@ -24,7 +23,18 @@ _IDX_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-_TORCHVISION = {"MNIST": datasets.MNIST, "FashionMNIST": datasets.FashionMNIST, "KMNIST": datasets.KMNIST}
+_TORCHVISION = ("MNIST", "FashionMNIST", "KMNIST")
+
+
+def _torchvision_dataset(name: str) -> type:
+    """torchvision's dataset class ``name``, imported on first use (torchvision adds seconds to every start-up)."""
+    if name not in _TORCHVISION:
+        raise KeyError(name)
+    from torchvision import datasets
+
+    return getattr(datasets, name)
+
+
 #: MD5 of the extracted IDX files (torchvision's ``resources`` lists those of the .gz files).
 _EXTRACTED_MD5 = {
     "MNIST": {
@@ -98,7 +108,7 @@ def _flatten(images: Tensor) -> Tensor:
 def load_torchvision(name: str, train: bool, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> ImageSet:
     """MNIST or FashionMNIST, train or test split, via ``torchvision.datasets``."""
     root = resolve_data_dir(data_dir)
-    cls = _TORCHVISION[name]
+    cls = _torchvision_dataset(name)
     raw = root / name / "raw"
     verify_raw_files(name, raw, train)
     try:
@@ -126,7 +136,7 @@ def verify_raw_files(name: str, raw: Path, train: bool) -> list[Path]:
     """
     prefix = "train" if train else "t10k"
     expected = dict(_EXTRACTED_MD5.get(name, {}))
-    expected.update({file: md5 for file, md5 in _TORCHVISION[name].resources})
+    expected.update({file: md5 for file, md5 in _torchvision_dataset(name).resources})
     checked = []
     for file, md5 in expected.items():
         path = raw / file
