@@ -24,7 +24,7 @@ environment of its own. A contender whose library does not import reports the er
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -50,6 +50,29 @@ def _batches(train_set: ImageSet, batch_size: int, generator: torch.Generator) -
     for start in range(0, len(train_set), batch_size):
         idx = order[start : start + batch_size]
         yield train_set.images[idx], train_set.labels[idx]
+
+
+def _adam_epochs(
+    parameters: Iterable[Tensor],
+    loss_of: Callable[[Tensor, Tensor], Tensor],
+    train_set: ImageSet,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    on_epoch: Callable[[float], None],
+) -> None:
+    """A plain PyTorch loop, as the peers' examples train: Adam at :data:`PEER_LR` on ``loss_of(x, y)``, one
+    ``on_epoch(seconds)`` per epoch."""
+    optimizer = torch.optim.Adam(parameters, lr=PEER_LR)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        started = time.perf_counter()
+        for x, y in _batches(train_set, batch_size, generator):
+            loss = loss_of(x, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        on_epoch(time.perf_counter() - started)
 
 
 class ThisProject:
@@ -123,17 +146,11 @@ class BayesianTorch:
         return logits, kl1 + kl2
 
     def fit(self, train_set: ImageSet, epochs: int, batch_size: int, on_epoch: Callable[[float], None]) -> None:
-        optimizer = torch.optim.Adam(self.params.parameters(), lr=PEER_LR)
-        generator = torch.Generator().manual_seed(self.seed)
-        for _ in range(epochs):
-            started = time.perf_counter()
-            for x, y in _batches(train_set, batch_size, generator):
-                logits, kl = self.forward(x)
-                loss = nn.functional.cross_entropy(logits, y) + kl / self.num_data
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            on_epoch(time.perf_counter() - started)
+        def loss_of(x: Tensor, y: Tensor) -> Tensor:
+            logits, kl = self.forward(x)
+            return nn.functional.cross_entropy(logits, y) + kl / self.num_data
+
+        _adam_epochs(self.params.parameters(), loss_of, train_set, epochs, batch_size, self.seed, on_epoch)
 
     def sample_probs(self, x: Tensor, num_samples: int) -> Tensor:
         with torch.no_grad():
@@ -204,17 +221,8 @@ class TorchUncertainty:
         self.seed = seed
 
     def fit(self, train_set: ImageSet, epochs: int, batch_size: int, on_epoch: Callable[[float], None]) -> None:
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=PEER_LR)
-        generator = torch.Generator().manual_seed(self.seed)
         self.model.train()
-        for _ in range(epochs):
-            started = time.perf_counter()
-            for x, y in _batches(train_set, batch_size, generator):
-                loss = self.loss(x, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            on_epoch(time.perf_counter() - started)
+        _adam_epochs(self.model.parameters(), self.loss, train_set, epochs, batch_size, self.seed, on_epoch)
 
     def sample_probs(self, x: Tensor, num_samples: int) -> Tensor:
         self.model.num_samples = num_samples
