@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=c.EPOCHS, help=f"epochs for every contender (default: {c.EPOCHS})")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and of every network (default: 0)")
     p.add_argument("--limit", type=int, default=None, help="at most this many images per evaluation set (default: all)")
+    p.add_argument("--held-out", type=int, default=5000, help="validation digits held out from training (default: 5000)")
     p.add_argument("--train-limit", type=int, default=None, help="train on this many digits only (a quick look; default: all)")
     p.add_argument("--json", default="docs/contenders.json", help="JSON output ('' to skip)")
     p.add_argument("--page", default="docs/contenders.md", help="markdown page ('' to skip)")
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.seeds_page).write_text(text)
         return 0
     torch.manual_seed(args.seed)
-    fit_set, validation = split_calibration(load_mnist(True, args.data_dir), 5000, args.seed)
+    fit_set, validation = split_calibration(load_mnist(True, args.data_dir), args.held_out, args.seed)
     if args.train_limit:
         fit_set = ImageSet(fit_set.name, fit_set.images[: args.train_limit], fit_set.labels[: args.train_limit])
     test = load_mnist(False, args.data_dir)
@@ -65,13 +66,20 @@ def main(argv: list[str] | None = None) -> int:
             sets[set_name] = ImageSet(data.name, data.images, torch.full_like(data.labels, -1))
     if args.limit:
         test = ImageSet(test.name, test.images[: args.limit], test.labels[: args.limit])
-    results: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed, "refusal_rate": c.REFUSAL_RATE, "contenders": {}}
+    results: dict[str, Any] = {
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "refusal_rate": c.REFUSAL_RATE,
+        "train_images": len(fit_set),
+        "held_out": len(validation),
+        "contenders": {},
+    }
 
     def measure(name: str, probs_of: Any, trajectory: c.Trajectory, networks: int) -> None:
         started = time.perf_counter()
         test_probs = probs_of(test.images)
         predict_seconds = time.perf_counter() - started
-        threshold = c.refusal_threshold(c.entropy(probs_of(validation.images)))
+        validation_entropy = c.entropy(probs_of(validation.images))
         row: dict[str, Any] = {
             "train_seconds": trajectory.seconds[-1],
             "epoch_seconds": trajectory.seconds[-1] / len(trajectory.seconds),
@@ -81,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             "networks": networks,
             "sets": {},
         }
-        mnist = c.set_figures(test_probs, test.labels, threshold)
+        mnist = c.set_figures(test_probs, test.labels, validation_entropy)
         in_scores = -mnist.pop("entropy")  # larger: more in-distribution
         row["sets"]["MNIST"] = mnist
         for set_name, data in sets.items():
-            f = c.set_figures(probs_of(data.images), data.labels, threshold)
+            f = c.set_figures(probs_of(data.images), data.labels, validation_entropy)
             out_scores = -f.pop("entropy")
             if (data.labels < 0).all():
                 f["auroc"], f["fpr95"] = auroc(in_scores, out_scores), fpr_at_95_tpr(in_scores, out_scores)

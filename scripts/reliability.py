@@ -2,7 +2,7 @@
 
 Example::
 
-    python scripts/reliability.py            # about a minute; needs MNIST for the SIGKILL test
+    python scripts/reliability.py            # a few minutes; needs MNIST for the SIGKILL test
 """
 
 from __future__ import annotations
@@ -42,11 +42,13 @@ class Collector:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--page", default="docs/results.md", help="results page to update ('' to print only)")
+    p.add_argument("--examples", type=int, default=2000, help="hypothesis examples per property (default: 2000)")
     args = p.parse_args(argv)
     collector = Collector()
     with tempfile.TemporaryDirectory() as tmp:
         # The test session writes what the property tests fed the API here (tests/conftest.py).
         os.environ["BNN_TALLY_FILE"] = tally_file = f"{tmp}/tally.json"
+        os.environ["BNN_PROPERTY_EXAMPLES"] = str(args.examples)  # the test suite's own run tries fewer
         args_pytest = ["-q", "-p", "no:cacheprovider", "-m", "fault or properties", str(ROOT / "tests")]
         code = pytest.main(args_pytest, plugins=[collector])
         rows = json.loads(Path(tally_file).read_text()) if Path(tally_file).is_file() else []

@@ -82,18 +82,30 @@ def test_imports_run_one_way_through_the_stages():
             assert STAGES.index(there) <= STAGES.index(here), f"{module} ({here}) imports {target} ({there})"
 
 
+#: What a start-up should not pay for: plotting, scikit-learn, torchvision (datasets only) and the measuring code.
+HEAVY = "m.split('.')[0] in ('matplotlib', 'sklearn', 'skimage', 'torchvision') or m.startswith('inference.evaluation')"
+
+
+def _loaded_after(code: str, also: str = "False") -> list[str]:
+    """The heavy modules (``HEAVY``, or ``also``) that a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}\nimport sys\nprint([m for m in sys.modules if {HEAVY} or {also}])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    return ast.literal_eval(out.stdout.strip())
+
+
 def test_importing_the_library_loads_no_measuring_code_and_no_plotting_or_scikit_learn():
-    # torchvision (datasets only) and scipy.stats (the risk gate only) load on first use: seconds off every start-up.
+    # scipy.stats (the risk gate only) loads on first use too: seconds off every start-up.
+    code = "import bnn, inference\nfrom inference import predict_with_abstain, calibrate, train"
+    assert _loaded_after(code, also="m.startswith('scipy.stats') or m.startswith('inference.commands')") == []
+
+
+def test_every_command_s_help_loads_no_measuring_code():
+    # `bnn-abstain train --help` and the scripts' --help build these parsers; the evaluation loads when it runs.
     code = (
-        "import sys, bnn, inference\n"
-        "from inference import predict_with_abstain, calibrate, train\n"
-        "loaded = [m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'sklearn', 'skimage', 'torchvision')"
-        " or m.startswith('scipy.stats')"
-        " or m.startswith('inference.evaluation') or m.startswith('inference.commands')]\n"
-        "print(loaded)"
+        "import importlib\nfrom inference.commands import COMMANDS\n"
+        "for name in COMMANDS: importlib.import_module(f'inference.commands.{name}').parser()"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "[]"
+    assert _loaded_after(code) == []
 
 
 def test_every_module_opens_with_a_docstring():

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bnn import TrainedBNN
 from inference.commands.flags import add_config_flags, config_from_args
-from inference.evaluation import report
-from inference.evaluation.abstention import Evaluation, evaluate
 from inference.predictive import Rule
+
+if TYPE_CHECKING:
+    from inference.evaluation.abstention import Evaluation
 
 
 def add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +58,10 @@ def training_summary(state: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def evaluate_and_publish(trained: TrainedBNN, state: dict[str, Any] | None, args: argparse.Namespace) -> Evaluation:
     """Evaluate ``trained`` with the rule of ``args``, print the table, and write the JSON, page and README table."""
+    # The measuring code (torchvision, scikit-learn, matplotlib) loads only when an evaluation runs, not for --help.
+    from inference.evaluation import report
+    from inference.evaluation.abstention import evaluate
+
     for name in ("noise_size", "limit", "resplits"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "resplits" else 1):

@@ -14,14 +14,13 @@ Every network trains as the BNN does: Adam at lr 0.002, batches of 1,024, 30 epo
 MNIST test is measured, for the time to 98%. Nothing is chosen by that figure.
 
 Every contender is compared by one score, the predictive entropy (larger: stranger), at one
-refusal rate: the entropy above which 2% of the held-out validation digits fall. That threshold
-is a one-score conformal gate at alpha 0.02, so the BNN, the ensemble and MC dropout are
-calibrated the same way.
+refusal rate: a one-score conformal gate at alpha 0.02 on the held-out validation digits' entropies
+(:func:`inference.calibration.conformal_p_values`, as the OOD benchmark's), so the BNN, the
+ensemble and MC dropout are calibrated the same way.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from inference.calibration import conformal_p_values
 from inference.data import ImageSet
 from inference.posterior import entropy
 from inference.training.contrast import contrast_inputs
@@ -133,18 +133,11 @@ def train_networks(
     return nets, trajectory
 
 
-def refusal_threshold(validation_entropy: Tensor, rate: float = REFUSAL_RATE) -> float:
-    """The conformal threshold: refusing entropies above it refuses at most ``rate`` of exchangeable digits."""
-    ordered = torch.sort(validation_entropy.double()).values
-    n = len(ordered)
-    rank = min(n - 1, math.ceil((n + 1) * (1 - rate)) - 1)  # the ceil((n+1)(1-rate))-th smallest
-    return float(ordered[max(rank, 0)])
-
-
-def set_figures(probs: Tensor, labels: Tensor, threshold: float) -> dict[str, Any]:
-    """Refused and answered-wrong at ``threshold`` (labels -1: no digit, every answer wrong), and the entropy scores."""
+def set_figures(probs: Tensor, labels: Tensor, validation_entropy: Tensor, rate: float = REFUSAL_RATE) -> dict[str, Any]:
+    """Refused and answered-wrong (labels -1: no digit, every answer wrong), and the entropy scores, under the
+    one-score conformal gate on ``validation_entropy``: refused when the entropy's p-value is at most ``rate``."""
     strangeness = entropy(probs)
-    answered = strangeness <= threshold
+    answered = conformal_p_values(validation_entropy, strangeness) > rate
     wrong = answered & (probs.argmax(-1) != labels)
     out: dict[str, Any] = {"refused": (~answered).float().mean().item(), "wrong": wrong.float().mean().item()}
     if (labels >= 0).all():

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageFilter
-from torchvision import datasets
 
 from inference.data import (
     IMAGE_SIDE,
@@ -55,8 +54,10 @@ def load_image_folder(root: str | os.PathLike[str], name: str | None = None) -> 
     root = Path(root)
     if not root.is_dir():
         raise DatasetNotFoundError(f"image folder {root} does not exist; expected class sub-folders such as {root}/A/*.png")
+    from torchvision.datasets import ImageFolder  # on first use: torchvision adds seconds to every start-up
+
     try:
-        folder = datasets.ImageFolder(str(root), allow_empty=True)
+        folder = ImageFolder(str(root), allow_empty=True)
     except FileNotFoundError as err:
         raise DatasetNotFoundError(f"{root} has no class sub-folders with images ({err})") from None
     images, labels, skipped = [], [], []
@@ -152,11 +153,13 @@ def load_kmnist(data_dir: str | os.PathLike[str] | None = None) -> ImageSet:
 
     Only the test files are needed; each is checked against torchvision's MD5.
     """
+    from torchvision.datasets import KMNIST
+
     raw = resolve_data_dir(data_dir) / "KMNIST" / "raw"
     arrays = []
     for stem, header in (("t10k-images-idx3-ubyte", 16), ("t10k-labels-idx1-ubyte", 8)):
         path = _require(raw / f"{stem}.gz", "KMNIST")
-        md5 = dict(datasets.KMNIST.resources)[path.name]
+        md5 = dict(KMNIST.resources)[path.name]
         body = path.read_bytes()
         if hashlib.md5(body).hexdigest() != md5:
             raise DatasetNotFoundError(f"{path} is not the published KMNIST file (MD5 differs from {md5})")
@@ -171,10 +174,11 @@ OMNIGLOT_LEFT_OUT = ("Latin",)
 PAGE_PEN_FILTER = 9
 
 
-def load_omniglot(data_dir: str | os.PathLike[str] | None = None, pen: int = 1) -> ImageSet:
+def load_omniglot(data_dir: str | os.PathLike[str] | None = None, pen: int = 1, limit: int | None = None) -> ImageSet:
     """Omniglot characters from ``<data_dir>/Omniglot/*.zip`` (non-Latin alphabets), in MNIST's format.
 
     ``pen`` > 1 thickens the strokes with a ``pen`` x ``pen`` min filter on the 105x105 drawing first.
+    ``limit``: only the first this many (the same images as ``load_omniglot(...).head(limit)``, sooner).
     Labels are -1 (none of them is a digit).
     """
     root = resolve_data_dir(data_dir) / "Omniglot"
@@ -183,12 +187,14 @@ def load_omniglot(data_dir: str | os.PathLike[str] | None = None, pen: int = 1) 
         raise DatasetNotFoundError(
             f"Omniglot is not in {root}: expected its zip files there (all_runs.zip, images_background_small1.zip)"
         )
-    images = []
+    images: list[np.ndarray] = []
     for archive in archives:
         with zipfile.ZipFile(archive) as z:
             for name in sorted(n for n in z.namelist() if n.endswith(".png")):
                 if any(f"/{alphabet}/" in name for alphabet in OMNIGLOT_LEFT_OUT):
                     continue
+                if limit is not None and len(images) >= limit:
+                    break
                 drawing = Image.open(io.BytesIO(z.read(name))).convert("L")
                 if pen > 1:
                     drawing = drawing.filter(ImageFilter.MinFilter(pen))
@@ -213,34 +219,40 @@ def load_emnist_letters(data_dir: str | os.PathLike[str] | None = None) -> Image
     )
 
 
-def load_usps(data_dir: str | os.PathLike[str] | None = None) -> ImageSet:
+def load_usps(data_dir: str | os.PathLike[str] | None = None, limit: int | None = None) -> ImageSet:
     """The 2,007 USPS test digits (``<data_dir>/USPS/zip.test.gz``, 16x16 in [-1, 1]), brought to MNIST's format.
 
     USPS digits were written by other people and scanned another way: digits from another population.
+    ``limit``: only the first this many are brought to MNIST's format.
     """
     path = _require(resolve_data_dir(data_dir) / "USPS" / "zip.test.gz", "USPS")
     with gzip.open(path, "rt") as f:
         table = np.loadtxt(f)
+    table = table[:limit]
     scans = (table[:, 1:].reshape(-1, 16, 16) + 1.0) / 2.0  # -1 background, 1 ink
     images = [mnist_format(Image.fromarray((np.clip(s, 0, 1) * 255).round().astype(np.uint8)))[0] for s in scans]
     return _stacked("USPS", images, table[:, 0].astype(np.int64))
 
 
-#: Sets by name: ``loader(data_dir, noise_size, photos, seed)``. Labelled digit sets are in :data:`DIGIT_SETS`.
-Loader = Callable[[str | None, int, int, int], ImageSet]
+#: Sets by name: ``loader(data_dir, noise_size, photos, seed, limit)``; a loader may stop after ``limit`` images
+#: (the slow ones do), and :func:`load_sets` keeps the first ``limit`` either way. Labelled digit sets are in
+#: :data:`DIGIT_SETS`.
+Loader = Callable[[str | None, int, int, int, int | None], ImageSet]
 OOD_SETS: dict[str, Loader] = {
-    "notMNIST": lambda data_dir, noise_size, photos, seed: load_notmnist(data_dir),
-    "FashionMNIST": lambda data_dir, noise_size, photos, seed: load_fashion_mnist(False, data_dir),
-    "uniform noise": lambda data_dir, noise_size, photos, seed: uniform_noise(noise_size, seed),
-    "Gaussian noise": lambda data_dir, noise_size, photos, seed: gaussian_noise(noise_size, seed + 1),
-    "photos": lambda data_dir, noise_size, photos, seed: natural_photos(photos, seed),
-    "KMNIST": lambda data_dir, noise_size, photos, seed: load_kmnist(data_dir),
-    "Omniglot": lambda data_dir, noise_size, photos, seed: load_omniglot(data_dir),
-    "Omniglot, page-pen strokes": lambda data_dir, noise_size, photos, seed: load_omniglot(data_dir, PAGE_PEN_FILTER),
-    "EMNIST letters": lambda data_dir, noise_size, photos, seed: load_emnist_letters(data_dir),
+    "notMNIST": lambda data_dir, noise_size, photos, seed, limit: load_notmnist(data_dir),
+    "FashionMNIST": lambda data_dir, noise_size, photos, seed, limit: load_fashion_mnist(False, data_dir),
+    "uniform noise": lambda data_dir, noise_size, photos, seed, limit: uniform_noise(noise_size, seed),
+    "Gaussian noise": lambda data_dir, noise_size, photos, seed, limit: gaussian_noise(noise_size, seed + 1),
+    "photos": lambda data_dir, noise_size, photos, seed, limit: natural_photos(photos, seed),
+    "KMNIST": lambda data_dir, noise_size, photos, seed, limit: load_kmnist(data_dir),
+    "Omniglot": lambda data_dir, noise_size, photos, seed, limit: load_omniglot(data_dir, limit=limit),
+    "Omniglot, page-pen strokes": lambda data_dir, noise_size, photos, seed, limit: load_omniglot(
+        data_dir, PAGE_PEN_FILTER, limit
+    ),
+    "EMNIST letters": lambda data_dir, noise_size, photos, seed, limit: load_emnist_letters(data_dir),
 }
 #: Sets of handwritten digits from elsewhere, whose answers are right or wrong.
-DIGIT_SETS: dict[str, Loader] = {"USPS": lambda data_dir, noise_size, photos, seed: load_usps(data_dir)}
+DIGIT_SETS: dict[str, Loader] = {"USPS": lambda data_dir, noise_size, photos, seed, limit: load_usps(data_dir, limit)}
 
 
 def load_sets(
@@ -261,7 +273,7 @@ def load_sets(
     sets, missing = {}, {}
     for name, load in registry.items():
         try:
-            sets[name] = load(folder, noise_size, photos, seed).head(limit)
+            sets[name] = load(folder, noise_size, photos, seed, limit).head(limit)
         except DatasetNotFoundError as err:
             if require:
                 raise

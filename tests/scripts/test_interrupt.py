@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _train_command(data_dir, checkpoint):
-    # 6,000 images in batches of 20: 300 steps an epoch, 900 in all; a checkpoint every 40 steps.
+    # 3,000 images in batches of 20: 150 steps an epoch, 300 in all; a checkpoint every 40 steps.
     return [
-        sys.executable, "scripts/train.py", "--data-dir", str(data_dir), "--train-limit", "6000", "--epochs", "3",
+        sys.executable, "scripts/train.py", "--data-dir", str(data_dir), "--train-limit", "3000", "--epochs", "2",
         "--batch-size", "20", "--hidden-dim", "128", "--checkpoint-every", "40", "--seed", "7",
         "--held-out", "0", "--no-eval", "--no-progress", "--checkpoint", str(checkpoint),
     ]  # fmt: skip
@@ -50,7 +50,7 @@ def test_sigkilled_training_resumes_from_its_last_checkpoint_and_ends_where_a_st
 
     _, state = load_checkpoint(killed)  # the last checkpoint is whole
     stopped_at = state["global_step"]
-    assert 80 <= stopped_at < 900 and stopped_at % 40 == 0
+    assert 80 <= stopped_at < 300 and stopped_at % 40 == 0
 
     resumed = subprocess.run(
         [*_train_command(data_dir, killed), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -60,6 +60,6 @@ def test_sigkilled_training_resumes_from_its_last_checkpoint_and_ends_where_a_st
     subprocess.run(_train_command(data_dir, straight), cwd=ROOT, env=env, capture_output=True, check=True)
 
     (after_kill, final), (uninterrupted, _) = load_checkpoint(killed), load_checkpoint(straight)
-    assert final["global_step"] == 900 and final["epoch"] == 3
+    assert final["global_step"] == 300 and final["epoch"] == 2
     for (name, a), b in zip(after_kill.guide.state_dict().items(), uninterrupted.guide.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name

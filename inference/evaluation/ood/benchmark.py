@@ -155,7 +155,8 @@ def run(
         "mlp": {k: batched(mlp, v.images).argmax(-1) for k, v in labelled.items()},
     }
     refusals = {
-        detectors[role].name: refusal_figures(s, gated_answers[_answerer(role)], labelled, ood) for role, s in scores.items()
+        detectors[role].name: refusal_figures(s, gated_answers[_answerer(role)], labelled, ood, role == "bnn_p_value")
+        for role, s in scores.items()
     }
 
     calibration, risk_curves, answers = {}, {}, {}
@@ -197,17 +198,24 @@ def _answerer(role: str) -> str:
 
 
 def refusal_figures(
-    scores: dict[str, Tensor], answers: dict[str, Tensor], labelled: dict[str, ImageSet], ood: dict[str, ImageSet]
+    scores: dict[str, Tensor],
+    answers: dict[str, Tensor],
+    labelled: dict[str, ImageSet],
+    ood: dict[str, ImageSet],
+    calibrated: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Refused (and, on digit sets, answered right / wrong) when the detector refuses :data:`REFUSAL_RATE` of digits.
 
     The threshold is the one-score conformal gate on ``scores["validation"]`` (digits held out from every
-    fit): an input is refused when its p-value is at most the rate. On non-digit sets every answer is wrong.
+    fit): an input is refused when its p-value is at most the rate. With ``calibrated`` the scores already are
+    conformal p-values against those same digits (the BNN's calibrated rule), so they are gated as they are:
+    a second gate on the digits that made them would be in-sample. On non-digit sets every answer is wrong.
     """
     strangeness = -scores["validation"]
     out: dict[str, dict[str, float]] = {}
     for name in (*labelled, *ood):
-        answered = conformal_p_values(strangeness, -scores[name]) > REFUSAL_RATE
+        p_values = scores[name] if calibrated else conformal_p_values(strangeness, -scores[name])
+        answered = p_values > REFUSAL_RATE
         row = {"refused": 1 - answered.float().mean().item()}
         if name in labelled:
             right = answers[name] == labelled[name].labels

@@ -26,9 +26,11 @@ def contenders_page(results: dict[str, Any]) -> str:
         "# The BNN beside the methods a user would pick instead",
         "",
         f"Written by `scripts/benchmark_contenders.py` in one run on this machine (seed {results['seed']}, "
-        f"{results['epochs']} epochs each, batches of 1,024, Adam at 0.002, the same 55,000 training digits). "
+        f"{results['epochs']} epochs each, batches of 1,024, Adam at 0.002, "
+        f"the same {results.get('train_images', 55_000):,} training digits). "
         "Every contender is scored by its predictive entropy and refuses the inputs whose entropy is above that of "
-        f"all but {pct(results['refusal_rate'])} of the 5,000 held-out validation digits (a one-score conformal gate). "
+        f"all but {pct(results['refusal_rate'])} of the {results.get('held_out', 5000):,} held-out validation digits "
+        "(a one-score conformal gate). "
         "AUROC and FPR at 95% TPR: the entropy telling MNIST test from the set. Time to 98%: training seconds, "
         "the clock stopped while the forced MNIST-test accuracy is measured after each epoch (ensemble and dropout: "
         "members averaged, dropout off).",

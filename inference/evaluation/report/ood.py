@@ -29,8 +29,9 @@ def refusal_section(results: OODResults) -> list[str]:
         "",
         "Each detector's score gates an answer (the BNN's forced answer for the BNN's scores, the CNN's for its "
         "max-softmax, the MLP's for the rest) through the same one-score conformal gate, set on the "
-        f"{results.config['held_out']:,} validation digits held out from every fit. Digit sets: refused and answered "
-        "wrong, as shares of the set; elsewhere every answer is wrong.",
+        f"{results.config['held_out']:,} validation digits held out from every fit; the BNN's calibrated p-value, "
+        "already a conformal p-value against those digits, refuses where it is at most the rate. Digit sets: refused "
+        "and answered wrong, as shares of the set; elsewhere every answer is wrong.",
         "",
         "| detector | " + " | ".join(header) + " |",
         "|---|" + "---|" * len(header),

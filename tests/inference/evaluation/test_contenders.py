@@ -16,18 +16,17 @@ def test_the_uniform_term_is_log_c_at_zero_logits_and_smallest_there():
 
 
 @pytest.mark.parametrize("n", [49, 100, 999])
-def test_the_threshold_refuses_at_most_the_rate_of_exchangeable_digits(n):
-    # With n validation scores and a new exchangeable one, the chance the new one is above the
-    # ceil((n+1)(1-rate))-th smallest is 1 - ceil((n+1)(1-rate))/(n+1) <= rate.
+def test_the_gate_refuses_at_most_the_rate_of_exchangeable_digits(n):
+    # With n validation scores and a new exchangeable one, the chance the new one's conformal p-value is at most
+    # the rate is floor(rate (n+1)) / (n+1) <= rate: it must rank among the floor(rate (n+1)) strangest of n+1.
     rate, draws = 0.02, 4000
     g = torch.Generator().manual_seed(n)
     refused = 0
     for _ in range(draws // 100):
-        scores = torch.rand(n + 100, generator=g)
-        refused += (scores[n:] > c.refusal_threshold(scores[:n], rate)).sum().item()
-    k = math.ceil((n + 1) * (1 - rate))
-    exact = 1 - k / (n + 1) if k <= n else 0.0
-    assert exact <= rate + 1e-12 and refused / draws == pytest.approx(exact, abs=0.012)
+        probs = torch.softmax(3 * torch.randn(n + 100, 10, generator=g), -1)
+        refused += 100 * c.set_figures(probs[n:], torch.zeros(100, dtype=torch.long), c.entropy(probs[:n]), rate)["refused"]
+    exact = math.floor(rate * (n + 1)) / (n + 1)
+    assert exact <= rate and refused / draws == pytest.approx(exact, abs=0.012)
 
 
 def test_an_ensemble_averages_its_members_probabilities():
@@ -60,9 +59,10 @@ def test_lockstep_training_learns_and_outlier_exposure_flattens_non_digits():
 
 def test_set_figures_count_every_answer_to_a_non_digit_as_wrong():
     probs = torch.tensor([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
-    f = c.set_figures(probs, torch.full((3,), -1), threshold=0.6)  # entropies 0.33, 0.69, 0.50
+    validation = torch.linspace(0.0, 0.6, 49)  # the gate at 2% refuses only entropies above all of these
+    f = c.set_figures(probs, torch.full((3,), -1), validation)  # entropies 0.33, 0.69, 0.50
     assert f["refused"] == pytest.approx(1 / 3) and f["wrong"] == pytest.approx(2 / 3) and "forced_accuracy" not in f
-    g = c.set_figures(probs, torch.tensor([0, 1, 0]), threshold=0.6)
+    g = c.set_figures(probs, torch.tensor([0, 1, 0]), validation)
     assert g["wrong"] == pytest.approx(1 / 3) and g["forced_accuracy"] == pytest.approx(1 / 3)
 
 

@@ -20,7 +20,7 @@ def _looks_like_mnist(images: torch.Tensor) -> None:
 
 def test_usps_has_the_published_label_counts_and_mnist_s_format(data_dir):
     usps = need(load_usps, data_dir)
-    assert len(usps) == 2007
+    assert len(usps) == 2007 and torch.equal(load_usps(data_dir, limit=5).images, usps.images[:5])
     assert torch.bincount(usps.labels).tolist() == [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]
     _looks_like_mnist(usps.images)
 
@@ -40,8 +40,9 @@ def test_omniglot_leaves_out_the_latin_alphabet_and_thick_strokes_carry_more_ink
     thin = need(load_omniglot, data_dir)
     assert len(thin) == 3000  # 800 one-shot images + 2,720 background images less Latin's 520
     _looks_like_mnist(thin.images)
-    thick = load_omniglot(data_dir, pen=9)
-    assert thick.images.sum(-1).mean() > 1.3 * thin.images.sum(-1).mean()
+    thick = load_omniglot(data_dir, pen=9, limit=300)  # a limit stops early and keeps the same images
+    assert len(thick) == 300 and torch.equal(load_omniglot(data_dir, limit=300).images, thin.images[:300])
+    assert thick.images.sum(-1).mean() > 1.3 * thin.images[:300].sum(-1).mean()
 
 
 #: The sets read from files in the data folder (the noise is generated, the photos come with scikit-image).
@@ -52,4 +53,4 @@ FROM_FILES = [name for name in [*OOD_SETS, *DIGIT_SETS] if name not in ("uniform
 def test_a_missing_set_names_its_folder(name, tmp_path):
     loader = (OOD_SETS | DIGIT_SETS)[name]
     with pytest.raises(DatasetNotFoundError, match=str(tmp_path)):
-        loader(str(tmp_path), 10, 10, 0)
+        loader(str(tmp_path), 10, 10, 0, None)
