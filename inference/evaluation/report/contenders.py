@@ -78,48 +78,13 @@ def contenders_page(results: dict[str, Any]) -> str:
             "",
             *table(["set", "refused", "answered wrong"], [[s, pct(f["refused"]), pct(f["wrong"])] for s, f in rule.items()]),
         ]
-    lines += ["", "## Verdict", "", *verdict(rows)]
+    lines += ["", "## Verdict", "", *verdict([results])]
     return "\n".join(lines) + "\n"
 
 
-def verdict(rows: dict[str, Any]) -> list[str]:
-    """One line per set: where the BNN answers wrong least at the common refusal rate, and by how much, or who beats it."""
-    if BNN not in rows:
-        return ["(no BNN in this run)"]
-    out = []
-    others = [n for n in rows if n != BNN]
-    for s, mine in rows[BNN]["sets"].items():
-        best = min(others, key=lambda n: rows[n]["sets"][s]["wrong"])
-        theirs = rows[best]["sets"][s]
-        gap = theirs["wrong"] - mine["wrong"]
-        leader = "the BNN" if gap > 0 else best
-        standing = "level" if abs(gap) < 0.0005 else f"{leader} is ahead by {abs(100 * gap):.1f} points"
-        out.append(
-            f"- **{s}**: answered wrong {pct(mine['wrong'])} (BNN) against {pct(theirs['wrong'])} ({best}, the best "
-            f"alternative): {standing}."
-        )
-    ablation = next((n for n in others if n.startswith("outlier exposure")), None)
-    if ablation is not None:  # the same contrast inputs without the posterior
-        gaps = {s: 100 * (rows[ablation]["sets"][s]["wrong"] - mine["wrong"]) for s, mine in rows[BNN]["sets"].items()}
-        level = [s for s, g in gaps.items() if abs(g) <= 1.0]
-        ahead = [f"{s} ({g:+.1f})" for s, g in gaps.items() if g > 1.0]
-        behind = [f"{s} ({g:+.1f})" for s, g in gaps.items() if g < -1.0]
-        out.append(
-            f"- **Without the posterior** ({ablation}): within 1 point of the BNN's answered-wrong on {len(level)} of "
-            f"{len(gaps)} sets; the BNN answers wrong less by more than a point on {', '.join(ahead) or 'none'}; "
-            f"the deterministic network does on {', '.join(behind) or 'none'} (points of answered-wrong, ablation minus BNN)."
-        )
-    reached = [n for n in rows if rows[n]["seconds_to_98"] is not None]
-    if reached:
-        fastest = min(reached, key=lambda n: rows[n]["seconds_to_98"])
-        out.append(f"- **Time to 98%**: {fastest} is fastest ({_seconds(rows[fastest]['seconds_to_98'])}); "
-                   f"the BNN takes {_seconds(rows[BNN]['seconds_to_98'])}.")  # fmt: skip
-    else:
-        out.append("- **Time to 98%**: no contender reached 98% forced accuracy in this run.")
-    return out
-
-
 def _seconds_over_seeds(values: list[float | None]) -> str:
+    if len(values) == 1:
+        return _seconds(values[0])
     reached = [v for v in values if v is not None]
     if len(reached) < len(values):
         return f"never in {len(values) - len(reached)} of {len(values)} seeds"
@@ -200,48 +165,69 @@ def contenders_seeds_page(runs: list[dict[str, Any]]) -> str:
                 [[s, mean_sd([r[s]["refused"] for r in rule]), mean_sd([r[s]["wrong"] for r in rule])] for s in rule[0]],
             ),
         ]
-    lines += ["", "## Verdict", "", *seeds_verdict(runs)]
+    lines += ["", "## Verdict", "", *verdict(runs)]
     return "\n".join(lines) + "\n"
 
 
-def seeds_verdict(runs: list[dict[str, Any]]) -> list[str]:
-    """Per set: the BNN's mean answered-wrong against the alternative with the lowest mean, the gap, and in how many
-    seeds the leader was ahead of the other; then the ablation's gap per set, mean ± sd."""
-    if BNN not in runs[0]["contenders"]:
-        return ["(no BNN in these runs)"]
-    others = [n for n in runs[0]["contenders"] if n != BNN]
+def verdict(runs: list[dict[str, Any]]) -> list[str]:
+    """The verdict of one run, or of several seeds on their means.
+
+    Per set: the BNN's answered-wrong at the common refusal rate against the alternative's with the lowest, and who
+    is ahead by how much (over seeds: in how many the lead held). Then the deterministic ablation's gap per set, and
+    the fastest to 98%.
+    """
+    contenders = runs[0]["contenders"]
+    if BNN not in contenders:
+        return ["(no BNN in this run)"]
+    n = len(runs)
+    others = [name for name in contenders if name != BNN]
+    on_the_mean = " on the mean" if n > 1 else ""
 
     def wrong(name: str, set_name: str) -> list[float]:
         return [r["contenders"][name]["sets"][set_name]["wrong"] for r in runs]
 
     out = []
-    for s in runs[0]["contenders"][BNN]["sets"]:
+    for s in contenders[BNN]["sets"]:
         mine = wrong(BNN, s)
-        best = min(others, key=lambda n: sum(wrong(n, s)))
+        best = min(others, key=lambda name: sum(wrong(name, s)))
         theirs = wrong(best, s)
-        gap = (sum(theirs) - sum(mine)) / len(runs)
+        gap = (sum(theirs) - sum(mine)) / n
         leader = "the BNN" if gap > 0 else best
         held = sum((t - m) * gap > 0 for m, t in zip(mine, theirs, strict=True))
-        standing = (
-            "level" if abs(gap) < 0.0005 else f"{leader} is ahead by {abs(100 * gap):.1f} points, in {held} of {len(runs)} seeds"
-        )
-        out.append(f"- **{s}**: answered wrong {mean_sd(mine)} (BNN) against {mean_sd(theirs)} ({best}): {standing}.")
-    ablation = next((n for n in others if n.startswith("outlier exposure")), None)
-    if ablation is not None:
-        gaps = []
-        for s in runs[0]["contenders"][BNN]["sets"]:
-            mean, sd = mean_and_sd([100 * (t - m) for m, t in zip(wrong(BNN, s), wrong(ablation, s), strict=True)])
-            gaps.append(f"{s} {mean:+.1f} ± {sd:.1f}")
+        standing = "level" if abs(gap) < 0.0005 else f"{leader} is ahead by {abs(100 * gap):.1f} points"
+        if n > 1 and standing != "level":
+            standing += f", in {held} of {n} seeds"
         out.append(
-            f"- **Without the posterior** ({ablation}), answered-wrong minus the BNN's, in points (positive: the BNN "
-            f"answers wrong less): {'; '.join(gaps)}."
+            f"- **{s}**: answered wrong {mean_sd(mine)} (BNN) against {mean_sd(theirs)} ({best}, the best "
+            f"alternative): {standing}."
         )
-    to_98 = {n: [r["contenders"][n]["seconds_to_98"] for r in runs] for n in runs[0]["contenders"]}
-    reached = {n: sum(v) / len(v) for n, v in to_98.items() if None not in v}
+    ablation = next((name for name in others if name.startswith("outlier exposure")), None)
+    if ablation is not None:  # the same contrast inputs without the posterior
+        gaps = {s: mean_and_sd([100 * (t - m) for m, t in zip(wrong(BNN, s), wrong(ablation, s), strict=True)])
+                for s in contenders[BNN]["sets"]}  # fmt: skip
+
+        def points(s: str) -> str:
+            mean, sd = gaps[s]
+            return f"{s} ({mean:+.1f}" + (f" ± {sd:.1f})" if n > 1 else ")")
+
+        level = [s for s, (g, _) in gaps.items() if abs(g) <= 1.0]
+        ahead = [points(s) for s, (g, _) in gaps.items() if g > 1.0]
+        behind = [points(s) for s, (g, _) in gaps.items() if g < -1.0]
+        out.append(
+            f"- **Without the posterior** ({ablation}): within 1 point of the BNN's answered-wrong{on_the_mean} on "
+            f"{len(level)} of {len(gaps)} sets; the BNN answers wrong less by more than a point on "
+            f"{', '.join(ahead) or 'none'}; the deterministic network does on {', '.join(behind) or 'none'} "
+            f"(points of answered-wrong, ablation minus BNN{', mean ± sd over the seeds' if n > 1 else ''})."
+        )
+    to_98 = {name: [r["contenders"][name]["seconds_to_98"] for r in runs] for name in contenders}
+    reached = {name: sum(v) / n for name, v in to_98.items() if None not in v}
     if reached:
-        fastest = min(reached, key=reached.get)
+        fastest = min(reached, key=reached.__getitem__)
         out.append(
-            f"- **Time to 98%**: {fastest} is fastest on the mean ({_seconds_over_seeds(to_98[fastest])}); "
+            f"- **Time to 98%**: {fastest} is fastest{on_the_mean} ({_seconds_over_seeds(to_98[fastest])}); "
             f"the BNN takes {_seconds_over_seeds(to_98[BNN])}."
         )
+    else:
+        where = "in every seed" if n > 1 else "in this run"
+        out.append(f"- **Time to 98%**: no contender reached 98% forced accuracy {where}.")
     return out

@@ -80,9 +80,12 @@ def _run(seed, rows):
 
 
 def test_the_page_names_who_answers_wrong_least():
-    results = _run(0, {"BNN (SVI, 100 networks)": (0.4, 20.0), "MLP": (0.3, 10.0), "deep ensemble (5 MLPs)": (0.5, None)})
+    oe = "outlier exposure (MLP + contrast inputs)"
+    results = _run(0, {"BNN (SVI, 100 networks)": (0.4, 20.0), "MLP": (0.3, 10.0), oe: (0.5, None)})
     page = contenders_page(results)
     assert "**Omniglot**: answered wrong 40.0% (BNN) against 30.0% (MLP" in page and "MLP is ahead by 10.0 points" in page
+    assert "**MNIST**: answered wrong 1.0% (BNN) against 1.0% (MLP, the best alternative): level." in page
+    assert "within 1 point of the BNN's answered-wrong on 1 of 2 sets" in page and "on Omniglot (+10.0);" in page
     assert "MLP is fastest (10 s)" in page and "| never |" in page
 
 
@@ -98,7 +101,7 @@ def test_the_seeds_page_gives_mean_and_sd_and_how_often_a_lead_held():
     assert "30.0 ± 10.0 s" in page and "never in 1 of 3 seeds" in page
     # Omniglot wrong: BNN 0.40 mean, OE 0.46 mean; the BNN was ahead in seeds 0 and 2.
     assert "the BNN is ahead by 6.0 points, in 2 of 3 seeds" in page
-    assert "Omniglot +6.0 ± 8.7" in page  # ablation minus BNN: +10, -4, +12 points
+    assert "Omniglot (+6.0 ± 8.7)" in page  # ablation minus BNN: +10, -4, +12 points
     assert "BNN (SVI, 100 networks) is fastest on the mean" in page  # OE never reached 98% in one seed
     with pytest.raises(ValueError, match="repeat a seed"):
         contenders_seeds_page([runs[0], runs[0]])
