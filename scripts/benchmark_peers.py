@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -69,12 +70,18 @@ def environment_python(key: str, root: Path) -> str:
     return str(python)
 
 
+def compared_distributions() -> list[str]:
+    """torch, Pyro and every distribution pinned in a contender's environment (Pyro once), by distribution name."""
+    pinned = [re.split(r"[\[<>=!~;\s]", pin, maxsplit=1)[0] for pins in OWN_ENVIRONMENTS.values() for pin in pins]
+    return list(dict.fromkeys(["torch", "pyro-ppl", *pinned]))
+
+
 def versions() -> dict[str, str]:
     """The installed versions of the libraries compared (or 'not installed')."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for name in ("torch", "pyro-ppl", *OWN_ENVIRONMENTS):
+    for name in compared_distributions():
         try:
             found[name] = version(name)
         except PackageNotFoundError:

@@ -39,6 +39,13 @@ def test_peer_comparison_runs_and_writes_its_page(tmp_path, data_dir):
     assert "| this project (default) |" in page.read_text() and "1.00x" in page.read_text()
 
 
+def test_the_versions_recorded_are_those_of_every_pinned_distribution(monkeypatch):
+    assert benchmark_peers.compared_distributions() == ["torch", "pyro-ppl", "tyxe", "bayesian-torch", "torch-uncertainty"]
+    monkeypatch.setattr(benchmark_peers, "OWN_ENVIRONMENTS", {"uq": ["lightning-uqbox[cpu] == 0.2", "pyro-ppl>=1.9"]})
+    assert benchmark_peers.compared_distributions() == ["torch", "pyro-ppl", "lightning-uqbox"]
+    assert set(benchmark_peers.versions()) == {"torch", "pyro-ppl", "lightning-uqbox"}
+
+
 def test_a_contender_with_its_own_environment_gets_it_once_and_the_project_keeps_its_own(tmp_path, monkeypatch):
     import sys
 
