@@ -49,6 +49,9 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     # The gate asks whether the input looks like the training digits of the class it would answer.
     "baseline, class density": {"class_density": True},
     "distortions, class density": {"distort": 1.0, "class_density": True},
+    # How far the tempered KL (0.1) narrows the posterior near the digits: the default, with a heavier KL.
+    "baseline, class density, KL weight 0.3": {"class_density": True, "kl_weight": 0.3},
+    "baseline, class density, KL weight 1": {"class_density": True, "kl_weight": 1.0},
 }
 #: Classes that mirrored or turned are no digit (0, 1 and 8 stay digits; 6 and 9 turn into each other only by half a turn).
 ASYMMETRIC = (2, 3, 4, 5, 6, 7, 9)
