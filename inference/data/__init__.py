@@ -9,6 +9,7 @@ from inference.data.datasets import (
     load_torchvision,
     resolve_data_dir,
     split_calibration,
+    torchvision_dataset,
     verify_raw_files,
 )
 from inference.data.images import IMAGE_SIDE, image_to_array, read_image
@@ -30,5 +31,6 @@ __all__ = [
     "resolve_data_dir",
     "split_calibration",
     "to_batch",
+    "torchvision_dataset",
     "verify_raw_files",
 ]

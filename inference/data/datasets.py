@@ -26,7 +26,7 @@ _IDX_FILES = (
 _TORCHVISION = ("MNIST", "FashionMNIST", "KMNIST")
 
 
-def _torchvision_dataset(name: str) -> type:
+def torchvision_dataset(name: str) -> type:
     """torchvision's dataset class ``name``, imported on first use (torchvision adds seconds to every start-up)."""
     if name not in _TORCHVISION:
         raise KeyError(name)
@@ -108,7 +108,7 @@ def _flatten(images: Tensor) -> Tensor:
 def load_torchvision(name: str, train: bool, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> ImageSet:
     """MNIST or FashionMNIST, train or test split, via ``torchvision.datasets``."""
     root = resolve_data_dir(data_dir)
-    cls = _torchvision_dataset(name)
+    cls = torchvision_dataset(name)
     raw = root / name / "raw"
     verify_raw_files(name, raw, train)
     try:
@@ -136,7 +136,7 @@ def verify_raw_files(name: str, raw: Path, train: bool) -> list[Path]:
     """
     prefix = "train" if train else "t10k"
     expected = dict(_EXTRACTED_MD5.get(name, {}))
-    expected.update({file: md5 for file, md5 in _torchvision_dataset(name).resources})
+    expected.update({file: md5 for file, md5 in torchvision_dataset(name).resources})
     checked = []
     for file, md5 in expected.items():
         path = raw / file

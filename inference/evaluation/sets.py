@@ -18,10 +18,11 @@ import csv
 import gzip
 import hashlib
 import io
+import itertools
 import os
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from inference.data import (
     mnist_format,
     read_image,
     resolve_data_dir,
+    torchvision_dataset,
 )
 
 
@@ -153,13 +155,11 @@ def load_kmnist(data_dir: str | os.PathLike[str] | None = None) -> ImageSet:
 
     Only the test files are needed; each is checked against torchvision's MD5.
     """
-    from torchvision.datasets import KMNIST
-
     raw = resolve_data_dir(data_dir) / "KMNIST" / "raw"
     arrays = []
     for stem, header in (("t10k-images-idx3-ubyte", 16), ("t10k-labels-idx1-ubyte", 8)):
         path = _require(raw / f"{stem}.gz", "KMNIST")
-        md5 = dict(KMNIST.resources)[path.name]
+        md5 = dict(torchvision_dataset("KMNIST").resources)[path.name]
         body = path.read_bytes()
         if hashlib.md5(body).hexdigest() != md5:
             raise DatasetNotFoundError(f"{path} is not the published KMNIST file (MD5 differs from {md5})")
@@ -172,6 +172,15 @@ def load_kmnist(data_dir: str | os.PathLike[str] | None = None) -> ImageSet:
 OMNIGLOT_LEFT_OUT = ("Latin",)
 #: A min filter this wide thickens Omniglot's 105x105 strokes to about the drawing page's pen (28 px on 280).
 PAGE_PEN_FILTER = 9
+
+
+def _omniglot_pngs(archives: list[Path]) -> Iterator[bytes]:
+    """The PNG files of ``archives`` in sorted order, less the alphabets of :data:`OMNIGLOT_LEFT_OUT`, read lazily."""
+    for archive in archives:
+        with zipfile.ZipFile(archive) as z:
+            for name in sorted(n for n in z.namelist() if n.endswith(".png")):
+                if not any(f"/{alphabet}/" in name for alphabet in OMNIGLOT_LEFT_OUT):
+                    yield z.read(name)
 
 
 def load_omniglot(data_dir: str | os.PathLike[str] | None = None, pen: int = 1, limit: int | None = None) -> ImageSet:
@@ -187,18 +196,12 @@ def load_omniglot(data_dir: str | os.PathLike[str] | None = None, pen: int = 1, 
         raise DatasetNotFoundError(
             f"Omniglot is not in {root}: expected its zip files there (all_runs.zip, images_background_small1.zip)"
         )
-    images: list[np.ndarray] = []
-    for archive in archives:
-        with zipfile.ZipFile(archive) as z:
-            for name in sorted(n for n in z.namelist() if n.endswith(".png")):
-                if any(f"/{alphabet}/" in name for alphabet in OMNIGLOT_LEFT_OUT):
-                    continue
-                if limit is not None and len(images) >= limit:
-                    break
-                drawing = Image.open(io.BytesIO(z.read(name))).convert("L")
-                if pen > 1:
-                    drawing = drawing.filter(ImageFilter.MinFilter(pen))
-                images.append(mnist_format(drawing)[0])
+    images = []
+    for png in itertools.islice(_omniglot_pngs(archives), limit):
+        drawing = Image.open(io.BytesIO(png)).convert("L")
+        if pen > 1:
+            drawing = drawing.filter(ImageFilter.MinFilter(pen))
+        images.append(mnist_format(drawing)[0])
     suffix = "" if pen == 1 else ", page-pen strokes"
     return _stacked(f"Omniglot{suffix}", images, np.full(len(images), -1))
 
