@@ -30,6 +30,7 @@ from inference.evaluation.metrics import auroc, fpr_at_95_tpr
 from inference.evaluation.near_study import rule_figures
 from inference.evaluation.sets import DIGIT_SETS, OOD_SETS, load_sets
 from inference.posterior import summarise
+from inference.predictive import DEFAULT_RULE
 from inference.training import TrainConfig, train
 
 NETWORKS = 100  # the BNN's networks per input, and MC dropout's passes
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     train(trained, fit_set, TrainConfig(epochs=args.epochs, seed=args.seed), progress=False, on_epoch=after_epoch)
     measure("BNN (SVI, 100 networks)", lambda x: summarise(trained, x, NETWORKS, seed=args.seed).mean_probs, trajectory, NETWORKS)
     calibrate(trained, validation, fit_set, CalibrationConfig(held_out=len(validation)), seed=args.seed, progress=False)
+    results["bnn_rule_alpha"] = DEFAULT_RULE.alpha
     results["bnn_calibrated_rule"] = {set_name: rule_figures(trained, data) for set_name, data in {"MNIST": test, **sets}.items()}
     print(f"BNN, calibrated rule: {results['bnn_calibrated_rule']}", flush=True)
 

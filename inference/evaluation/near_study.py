@@ -35,10 +35,11 @@ from bnn import BNNConfig, TrainedBNN, load_checkpoint, save_checkpoint
 from inference.calibration import CalibrationConfig, calibrate
 from inference.data import ImageSet, load_mnist, split_calibration
 from inference.evaluation.abstention import evaluate
-from inference.predictive import ABSTAIN, predict_with_abstain
+from inference.predictive import ABSTAIN, DEFAULT_RULE, Rule, predict_with_abstain
 from inference.training import TrainConfig, train
 
-#: The configurations tried, by name: overrides of :class:`TrainConfig` and :class:`BNNConfig`.
+#: The configurations tried, by name: overrides of :class:`TrainConfig`, :class:`BNNConfig`,
+#: :class:`CalibrationConfig` and the decision :class:`Rule`.
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "baseline": {},  # the default before this study: the noise-contrastive prior at 0.3, far from the digits
     "distortions": {"distort": 1.0},
@@ -52,6 +53,9 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     # How far the tempered KL (0.1) narrows the posterior near the digits: the default, with a heavier KL.
     "baseline, class density, KL weight 0.3": {"class_density": True, "kl_weight": 0.3},
     "baseline, class density, KL weight 1": {"class_density": True, "kl_weight": 1.0},
+    # The rule's operating point: the gate's level alpha up to the 2% of digits the issue allows refusing.
+    "baseline, class density, alpha 0.015": {"class_density": True, "alpha": 0.015},
+    "baseline, class density, alpha 0.02": {"class_density": True, "alpha": 0.02},
 }
 #: Classes that mirrored or turned are no digit (0, 1 and 8 stay digits; 6 and 9 turn into each other only by half a turn).
 ASYMMETRIC = (2, 3, 4, 5, 6, 7, 9)
@@ -87,8 +91,9 @@ def selection_sets(digits: ImageSet) -> dict[str, ImageSet]:
     }
 
 
-def rule_figures(trained: TrainedBNN, data: ImageSet) -> dict[str, float]:
-    result = predict_with_abstain(trained, data.images)
+def rule_figures(trained: TrainedBNN, data: ImageSet, rule: Rule = DEFAULT_RULE) -> dict[str, float]:
+    """Refused and answered-wrong fractions of ``data`` under ``rule`` (and the forced accuracy, on digits)."""
+    result = predict_with_abstain(trained, data.images, rule=rule)
     answered = result.prediction != ABSTAIN
     out = {
         "refused": (~answered).float().mean().item(),
@@ -97,6 +102,15 @@ def rule_figures(trained: TrainedBNN, data: ImageSet) -> dict[str, float]:
     if (data.labels >= 0).all():
         out["forced_accuracy"] = (result.forced_prediction == data.labels).float().mean().item()
     return out
+
+
+def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """``overrides`` as the fields of :class:`BNNConfig`, :class:`TrainConfig`, :class:`CalibrationConfig` and
+    :class:`Rule`; a name none of the others has is a training field (``TrainConfig`` rejects a wrong one)."""
+    model, gate, rule = (
+        {k: v for k, v in overrides.items() if k in c.__dataclass_fields__} for c in (BNNConfig, CalibrationConfig, Rule)
+    )
+    return model, {k: v for k, v in overrides.items() if k not in model | gate | rule}, gate, rule
 
 
 def run_trial(
@@ -108,14 +122,13 @@ def run_trial(
     networks: str | os.PathLike[str] | None = None,
 ) -> NearTrial:
     """Train ``overrides`` as ``make train`` does, calibrate on half the held-out digits, measure the other half and
-    every set. ``overrides`` may set fields of :class:`BNNConfig`, :class:`TrainConfig` and :class:`CalibrationConfig`.
+    every set. ``overrides`` may set fields of :class:`BNNConfig`, :class:`TrainConfig`, :class:`CalibrationConfig`
+    and :class:`Rule`.
 
     With ``networks`` (a folder), the trained network is kept there, and a later trial that trains the same way with
     the same seed (another gate, say) reads it instead of training again.
     """
-    model_fields = {k: v for k, v in overrides.items() if k in BNNConfig.__dataclass_fields__}
-    gate_fields = {k: v for k, v in overrides.items() if k in CalibrationConfig.__dataclass_fields__}
-    train_fields = {k: v for k, v in overrides.items() if k not in model_fields and k not in gate_fields}
+    model_fields, train_fields, gate_fields, rule_fields = split_overrides(overrides)
     fit_set, spare = split_calibration(load_mnist(True, data_dir), held_out, seed)
     half = len(spare) // 2
     calibration = ImageSet("calibration", spare.images[:half], spare.labels[:half])
@@ -134,8 +147,11 @@ def run_trial(
             save_checkpoint(saved, trained, {"train_seconds": seconds, "trained": trained_way})
     config = CalibrationConfig(held_out=half, **gate_fields)
     calibrate(trained, calibration, fit_set, config, split_seed=seed, seed=seed, progress=False)
-    trial = NearTrial(name, seed, overrides, seconds, {k: rule_figures(trained, v) for k, v in selection_sets(selection).items()})
-    evaluation = evaluate(trained, data_dir, resplits=0, require_all=True)
+    rule = Rule(**rule_fields)
+    trial = NearTrial(
+        name, seed, overrides, seconds, {k: rule_figures(trained, v, rule) for k, v in selection_sets(selection).items()}
+    )
+    evaluation = evaluate(trained, data_dir, rule=rule, resplits=0, require_all=True)
     trial.test["MNIST"] = {
         "forced_accuracy": evaluation.mnist.forced_accuracy,
         "refused": evaluation.mnist.refused["calibrated"],

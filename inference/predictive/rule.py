@@ -51,7 +51,7 @@ class Rule:
     num_samples: int = option(NUM_SAMPLES, "positive_int", "networks sampled from the posterior per input")
     threshold: float = option(0.2, "unit", "a digit is a candidate when its percentile probability exceeds this")
     percentile: float = option(50.0, "percent", "percentile of each digit's probability across networks (50: the median)")
-    alpha: float = option(0.01, "open_unit", "calibrated rule: refuse inputs whose conformal p-value is <= alpha")
+    alpha: float = option(0.02, "open_unit", "calibrated rule: refuse inputs whose conformal p-value is <= alpha")
     max_risk: float | None = option(
         None, "open_unit", "calibrated rule: also refuse answers below the confidence that keeps the error <= this", True
     )

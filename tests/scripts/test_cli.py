@@ -118,6 +118,7 @@ def test_small_train_then_evaluate(tmp_path, data_dir):
     assert noise["calibrated"] > 0.9 and noise["calibrated"] >= noise["median"]
     page_text = page.read_text()
     assert "| MNIST test: accuracy when forced |" in page_text
+    assert "entropy and the VAE's density of the input under the digit it would answer" in page_text  # the default gate
     for figure in ("abstention_by_dataset.png", "rule_sweep.png", "guarantee.png"):
         assert (results.parent / figure).stat().st_size > 1000 and f"]({figure})" in page_text
     assert "<!-- speed:start -->" in page_text and "<!-- reliability:start -->" in page_text

@@ -74,12 +74,21 @@ def contenders_page(results: dict[str, Any]) -> str:
         rule = results["bnn_calibrated_rule"]
         lines += [
             "",
-            "## The BNN's own calibrated rule (entropy and class-conditional density, alpha 0.01)",
+            _rule_heading(results),
             "",
             *table(["set", "refused", "answered wrong"], [[s, pct(f["refused"]), pct(f["wrong"])] for s, f in rule.items()]),
         ]
     lines += ["", "## Verdict", "", *verdict([results])]
     return "\n".join(lines) + "\n"
+
+
+def _rule_alpha(results: dict[str, Any]) -> float:
+    # Runs written before the JSON recorded the gate's level used the default of the time, 0.01.
+    return results.get("bnn_rule_alpha", 0.01)
+
+
+def _rule_heading(results: dict[str, Any]) -> str:
+    return f"## The BNN's own calibrated rule (entropy and class-conditional density, alpha {_rule_alpha(results):g})"
 
 
 def _seconds_over_seeds(values: list[float | None]) -> str:
@@ -95,8 +104,8 @@ def _seconds_over_seeds(values: list[float | None]) -> str:
 def contenders_seeds_page(runs: list[dict[str, Any]]) -> str:
     """Several seeds' runs of ``scripts/benchmark_contenders.py`` on one page: every figure as mean ± sd over the
     seeds, and the verdict with how many seeds each lead held in."""
-    if len({(r["epochs"], r["refusal_rate"], tuple(r["contenders"])) for r in runs}) != 1:
-        raise ValueError("the runs differ in epochs, refusal rate or contenders: they do not aggregate")
+    if len({(r["epochs"], r["refusal_rate"], _rule_alpha(r), tuple(r["contenders"])) for r in runs}) != 1:
+        raise ValueError("the runs differ in epochs, refusal rate, the BNN's rule or contenders: they do not aggregate")
     seeds = [r["seed"] for r in runs]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"the runs repeat a seed ({seeds}): each seed counts once")
@@ -158,7 +167,7 @@ def contenders_seeds_page(runs: list[dict[str, Any]]) -> str:
         rule = [r["bnn_calibrated_rule"] for r in runs]
         lines += [
             "",
-            "## The BNN's own calibrated rule (entropy and class-conditional density, alpha 0.01)",
+            _rule_heading(runs[0]),
             "",
             *table(
                 ["set", "refused", "answered wrong"],

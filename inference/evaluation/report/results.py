@@ -76,6 +76,8 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
     """The markdown results page; ``kept`` holds the other scripts' sections from the previous page."""
     kept = kept or {}
     rule, train = evaluation.rule, evaluation.training or {}
+    conditional = train.get("calibration", {}).get("class_density")
+    density = "the VAE's density of the input under the digit it would answer" if conditional else "VAE density"
     lines = [
         "# Results",
         "",
@@ -87,7 +89,7 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
         "",
         (
             f"**Calibrated rule**: the same candidates, behind a gate that refuses an input when its conformal p-value "
-            f"(predictive entropy and VAE density, two-sided, combined by Bonferroni) is at most alpha = {rule['alpha']:g}, "
+            f"(predictive entropy and {density}, two-sided, combined by Bonferroni) is at most alpha = {rule['alpha']:g}, "
             "computed against held-out training digits"
             + (
                 f"; answers below the confidence that keeps the error under {rule['max_risk']:g} are refused too"

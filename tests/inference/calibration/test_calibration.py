@@ -9,7 +9,7 @@ from bnn import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from inference import ABSTAIN, Rule, decide, predict_with_abstain
 from inference.calibration import bonferroni, certified_threshold, conformal_p_values, two_sided_p_values, unfamiliarity_p_value
 from inference.posterior import entropy, mutual_information
-from inference.predictive import TOO_UNCERTAIN, UNFAMILIAR
+from inference.predictive import DEFAULT_RULE, TOO_UNCERTAIN, UNFAMILIAR
 from tests.conftest import synthetic, trained_on_synthetic
 
 
@@ -228,7 +228,7 @@ def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated):
         cal.percentile_probs.max(-1).values,
         answered=held_answers != ABSTAIN,
         correct=held_answers == cal.labels,
-        alpha=0.01,
+        alpha=DEFAULT_RULE.alpha,
         max_risk=0.05,
         delta=0.1,
     )
@@ -236,7 +236,7 @@ def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated):
     strict = predict_with_abstain(calibrated, x, 20, max_risk=0.05, delta=0.1)
     expected = plain.abstained | (plain.score < cutoff)
     assert torch.equal(strict.abstained, expected)
-    assert strict.alpha == 0.01 and plain.alpha == 0.01
+    assert strict.alpha == DEFAULT_RULE.alpha and plain.alpha == DEFAULT_RULE.alpha
 
 
 def test_an_input_whose_p_value_equals_alpha_is_refused(calibrated):

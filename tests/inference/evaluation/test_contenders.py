@@ -107,3 +107,14 @@ def test_the_seeds_page_gives_mean_and_sd_and_how_often_a_lead_held():
         contenders_seeds_page([runs[0], runs[0]])
     with pytest.raises(ValueError, match="do not aggregate"):
         contenders_seeds_page([runs[0], {**runs[1], "epochs": 10}])
+
+
+def test_the_calibrated_rule_s_heading_gives_the_level_each_run_recorded():
+    bnn = "BNN (SVI, 100 networks)"
+    rule = {"MNIST": {"refused": 0.02, "wrong": 0.01}}
+    old = {**_run(0, {bnn: (0.4, 20.0), "MLP": (0.3, 10.0)}), "bnn_calibrated_rule": rule}  # before runs recorded it
+    new = {**_run(1, {bnn: (0.4, 20.0), "MLP": (0.3, 10.0)}), "bnn_calibrated_rule": rule, "bnn_rule_alpha": 0.02}
+    assert "density, alpha 0.01)" in contenders_page(old) and "density, alpha 0.02)" in contenders_page(new)
+    assert "density, alpha 0.01)" in contenders_seeds_page([old, {**old, "seed": 1}])
+    with pytest.raises(ValueError, match="do not aggregate"):  # a mean over two gates' levels would mean nothing
+        contenders_seeds_page([old, new])

@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from inference.data import ImageSet
-from inference.evaluation.near_study import ASYMMETRIC, NearTrial, criterion, select, selection_sets
+from inference.evaluation.near_study import (
+    ASYMMETRIC,
+    CONFIGURATIONS,
+    NearTrial,
+    criterion,
+    select,
+    selection_sets,
+    split_overrides,
+)
 from inference.training import TrainConfig
 
 
@@ -51,3 +59,14 @@ def test_old_checkpoints_resume_without_the_distortions_and_near_contrast_they_n
     }
     restored = TrainConfig.from_dict(old)
     assert restored.distort == 0.0 and restored.near_contrast == 0.0
+
+
+def test_overrides_reach_the_part_they_set_and_a_gate_or_rule_change_reuses_the_trained_network():
+    model, train, gate, rule = split_overrides({"prior_scale": 2.0, "kl_weight": 0.3, "class_density": True, "alpha": 0.02})
+    assert (model, train, gate, rule) == ({"prior_scale": 2.0}, {"kl_weight": 0.3}, {"class_density": True}, {"alpha": 0.02})
+    for name, overrides in CONFIGURATIONS.items():  # every configuration builds; the cache key is what trains
+        model, train, _, rule = split_overrides(overrides)
+        TrainConfig(**train)
+        assert not rule or "alpha" in rule, name
+    trains = {name: split_overrides(o)[:2] for name, o in CONFIGURATIONS.items()}
+    assert trains["baseline, class density, alpha 0.02"] == trains["baseline, class density"]
