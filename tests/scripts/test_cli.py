@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bnn import load_checkpoint
+from bnn import load_checkpoint, save_checkpoint
 from inference.commands import evaluate as evaluate_script
 from inference.commands import train as train_script
 from tests.conftest import need
@@ -131,6 +131,12 @@ def test_small_train_then_evaluate(tmp_path, data_dir):
     assert evaluate_script.main(["--checkpoint", str(ckpt), *common]) == 0
     assert json.loads(results.read_text())["training"]["epochs"] == 1
     assert "MEASURED SPEED" in page.read_text()
+
+    # A checkpoint saved from Python with a state of its own (no calibration settings) still gets its page.
+    trained, state = load_checkpoint(ckpt)
+    save_checkpoint(ckpt, trained, {k: v for k, v in state.items() if k != "calibration_config"})
+    assert evaluate_script.main(["--checkpoint", str(ckpt), *common]) == 0
+    assert "(predictive entropy and VAE density, two-sided" in page.read_text()
 
 
 def test_the_commands_write_only_where_asked(tmp_path, data_dir, monkeypatch):

@@ -76,7 +76,7 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
     """The markdown results page; ``kept`` holds the other scripts' sections from the previous page."""
     kept = kept or {}
     rule, train = evaluation.rule, evaluation.training or {}
-    conditional = train.get("calibration", {}).get("class_density")
+    conditional = (train.get("calibration") or {}).get("class_density")  # None in a state saved without it
     density = "the VAE's density of the input under the digit it would answer" if conditional else "VAE density"
     lines = [
         "# Results",
