@@ -28,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="*", type=int, default=[0], help="seeds per configuration (default: 0)")
     p.add_argument("--json", default="docs/near_study.json", help="results, read first and extended")
     p.add_argument("--page", default="docs/near_study.md", help="markdown page")
-    p.add_argument("--networks", default=None, help="keep the trained networks here, for trials that differ only in the gate")
+    p.add_argument(
+        "--networks",
+        default=None,
+        help="keep the trained networks here, for trials that differ only in the gate (empty it after changing training code)",
+    )
     args = p.parse_args(argv)
     path = Path(args.json)
     trials = near_study.from_dict(json.loads(path.read_text())) if path.is_file() else []

@@ -4,11 +4,13 @@ Far from the digits, each digit of a batch becomes one of: its pixels in a rando
 no shape), its 7x7 blocks in a random order (strokes, but no digit), or the digit under heavy Gaussian
 noise (clipped to [0, 1]). Near the digits, where handwriting that is not a digit lies: a digit warped
 past recognition (its strokes, bent into no digit), two digits of different classes drawn over each
-other, or random pen strokes drawn from nothing; each is fitted to MNIST's 20x20 box and centred by
-mass, as a user's drawing is. Nothing here comes from an evaluation set.
+other a few pixels apart, or random pen strokes drawn from nothing with MNIST's pen width; each is
+fitted to MNIST's 20x20 box and centred by mass, as a user's drawing is. Nothing here comes from an evaluation set.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -52,23 +54,55 @@ def warp_past_recognition(x: Tensor) -> Tensor:
     return normalize_box(resample(x, grid_from(identity) + elastic_field(x.shape[0], x.device, **WARP)))
 
 
+#: How far apart two overlaid digits sit (pixels): enough that they cross rather than nest into one digit's shape.
+OVERLAY_OFFSET = (4.0, 7.0)
+
+
 def overlay_pairs(x: Tensor, y: Tensor) -> Tensor:
-    """``(B, 784)`` digits, ``(B,)`` labels -> each digit drawn over one of another class (where the batch allows)."""
-    order = y.argsort()
-    partner = torch.empty_like(order)
-    partner[order] = order.roll(x.shape[0] // 2)  # labels sorted, then paired half a batch apart: mostly other classes
-    return torch.maximum(x, x[partner])
+    """``(B, 784)`` digits, ``(B,)`` labels -> two digits of different classes (where the batch allows) drawn over
+    each other a few pixels apart, fitted to the box and centred.
+
+    A 1 is a bar that lies inside most digits' shapes, so an overlay with one often stays a digit: 1s take no part
+    (their rows get a pair of other digits), unless the batch holds nothing else.
+    """
+    n = x.shape[0]
+    pool = torch.nonzero(y != 1).squeeze(1)
+    if len(pool) < 2:
+        pool = torch.arange(n, device=x.device)
+    pool = pool[y[pool].argsort()]  # labels sorted, then paired half the pool apart: mostly other classes
+    rank = torch.full((n,), -1, dtype=torch.long, device=x.device)
+    rank[pool] = torch.arange(len(pool), device=x.device)
+    rank = torch.where(rank >= 0, rank, torch.randint(len(pool), (n,), device=x.device))
+    first, second = pool[rank], pool[(rank + len(pool) // 2) % len(pool)]
+    angle = torch.rand(n, device=x.device) * (2 * math.pi)
+    offset = torch.empty(n, device=x.device).uniform_(*OVERLAY_OFFSET) * (2 / SIDE)  # in grid units
+    theta = torch.eye(2, 3, device=x.device).repeat(n, 1, 1)
+    theta[:, 0, 2], theta[:, 1, 2] = offset * angle.cos(), offset * angle.sin()
+    return normalize_box(torch.maximum(x[first], resample(x[second], grid_from(theta))))
+
+
+#: The pen of :func:`pen_strokes`: a Gaussian of this many pixels, and a gain in this range (then clipped to 1),
+#: which draws lines as wide as MNIST's (2.8 pixels at the median, by twice the ink's area over its outline).
+PEN_SIGMA, PEN_GAIN = 0.6, (1.5, 2.5)
 
 
 def pen_strokes(n: int, device: torch.device, strokes: int = 3, points: int = 40) -> Tensor:
-    """``(n, 784)`` drawings of 2 or 3 random pen strokes (quadratic Bezier curves about MNIST's stroke width),
-    fitted to MNIST's 20x20 box and centred by mass: scribbles, shapes and letter-like marks, made from nothing."""
-    control = torch.rand(n, strokes, 3, 2, device=device) * 20 + 4  # (n, strokes, 3 control points, xy) in pixels
-    control[torch.rand(n, device=device) < 0.5, -1] = -100.0  # half of them have one stroke fewer (drawn off the frame)
+    """``(n, 784)`` drawings of 2 or 3 random pen strokes (quadratic Bezier curves), their longest side scaled to
+    MNIST's box and drawn with a pen of MNIST's width, centred by mass: scribbles, shapes and letter-like marks,
+    made from nothing."""
+    control = torch.rand(n, strokes, 3, 2, device=device)  # (n, strokes, 3 control points, xy)
+    kept = torch.ones(n, strokes, 1, 1, dtype=torch.bool, device=device)
+    kept[torch.rand(n, device=device) < 0.5, -1] = False  # half of them have one stroke fewer
     t = torch.linspace(0, 1, points, device=device)[:, None]
     a, b, c = control[:, :, 0, None], control[:, :, 1, None], control[:, :, 2, None]
-    curve = ((1 - t) ** 2 * a + 2 * (1 - t) * t * b + t**2 * c).reshape(n, -1, 2)
-    # Splat every point of the curves bilinearly, then widen the line by smoothing: a pen of about two pixels.
+    curve = (1 - t) ** 2 * a + 2 * (1 - t) * t * b + t**2 * c  # (n, strokes, points, xy)
+    # Scaled before drawing (not after, which would widen the pen): longest side 18 pixels, plus the pen about 20.
+    low = torch.where(kept, curve, math.inf).amin((1, 2), keepdim=True)
+    high = torch.where(kept, curve, -math.inf).amax((1, 2), keepdim=True)
+    span = (high - low).amax(-1, keepdim=True).clamp_min(1e-3)
+    curve = (curve - (low + high) / 2) / span * 18 + (SIDE - 1) / 2
+    curve = torch.where(kept, curve, -100.0).reshape(n, -1, 2)  # dropped strokes land off the frame
+    # Splat every point of the curves bilinearly, then draw the line by smoothing.
     ink = torch.zeros(n, (SIDE + 2) ** 2, device=device)
     base = curve.floor()
     for dx in (0, 1):
@@ -78,9 +112,9 @@ def pen_strokes(n: int, device: torch.device, strokes: int = 3, points: int = 40
             inside = ((corner >= 0) & (corner < SIDE)).all(-1)
             index = (corner[..., 1] + 1) * (SIDE + 2) + corner[..., 0] + 1
             ink.scatter_add_(1, torch.where(inside, index, 0).long(), weight * inside)
-    ink = ink.view(n, SIDE + 2, SIDE + 2)[:, 1:-1, 1:-1]
-    smooth = gaussian_smoothing(0.9, device)
-    drawn = (smooth @ ink @ smooth.T) * torch.empty(n, 1, 1, device=device).uniform_(1.5, 3.0)
+    ink = ink.view(n, SIDE + 2, SIDE + 2)[:, 1:-1, 1:-1].clamp_max(1.0)
+    smooth = gaussian_smoothing(PEN_SIGMA, device)
+    drawn = (smooth @ ink @ smooth.T) * torch.empty(n, 1, 1, device=device).uniform_(*PEN_GAIN)
     return normalize_box(drawn.clamp(0.0, 1.0).reshape(n, -1))
 
 
