@@ -64,7 +64,8 @@ def test_near_digit_inputs_sit_where_mnist_puts_its_digits():
     radius, cy, cx = torch.randint(5, 9, (64, 1, 1)), torch.randint(10, 18, (64, 1, 1)), torch.randint(10, 18, (64, 1, 1))
     yy, xx = torch.meshgrid(torch.arange(28), torch.arange(28), indexing="ij")
     rings = ((((yy - cy) ** 2 + (xx - cx) ** 2).float().sqrt() - radius).abs() < 1.2).float()
-    for made in (pen_strokes(64, torch.device("cpu")), warp_past_recognition(rings.reshape(64, -1))):
+    overlaid = overlay_pairs(rings.reshape(64, -1), digits.labels)
+    for made in (pen_strokes(64, torch.device("cpu")), warp_past_recognition(rings.reshape(64, -1)), overlaid):
         assert made.shape == (64, 784) and made.min() >= 0 and made.max() <= 1
         img = made.view(64, 28, 28)
         mass = img.sum((1, 2))
@@ -74,8 +75,6 @@ def test_near_digit_inputs_sit_where_mnist_puts_its_digits():
         assert ((centre - 14.0).abs() < 1.5).all()
         rows, cols = (img.amax(2) > 0.2).sum(-1), (img.amax(1) > 0.2).sum(-1)
         assert (torch.maximum(rows, cols) <= 23).all() and torch.maximum(rows, cols).float().mean() > 15
-    overlaid = overlay_pairs(digits.images, digits.labels)
-    assert overlaid.shape == (64, 784) and overlaid.min() >= 0 and overlaid.max() <= 1
 
 
 def test_pen_strokes_are_drawn_as_wide_as_mnist_strokes():
