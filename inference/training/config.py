@@ -21,8 +21,9 @@ class TrainConfig:
     lr
         Adam's learning rate for the means.
     scale_lr
-        Adam's learning rate for the (softplus-parameterised) standard deviations,
-        which must travel from ``init_scale`` to their final size within the run.
+        Adam's learning rate for the (softplus-parameterised) standard deviations, which must travel
+        from ``init_scale`` to their final size within the run. Adam moves each one by about this much
+        per step whatever its gradient's size, so a larger rate overshoots where the data holds it.
     kl_weight
         Weight of the KL term: the loss is ``kl_weight * KL(q || p) - E_q[log p(y | x, w)]``.
         1 is the true ELBO; below 1 tempers the posterior (as if every example were
@@ -56,7 +57,7 @@ class TrainConfig:
     epochs: int = option(30, "positive_int", "passes over the training set")
     batch_size: int = option(1024, "positive_int", "minibatch size")
     lr: float = option(2e-3, "positive", "Adam learning rate of the means")
-    scale_lr: float = option(2e-2, "positive", "Adam learning rate of the standard deviations")
+    scale_lr: float = option(5e-3, "positive", "Adam learning rate of the standard deviations")
     kl_weight: float = option(0.1, "positive", "weight of the KL term; 1 is the plain ELBO")
     local_reparam: bool = option(True, "bool", "use the local reparameterisation (sample pre-activations, not weights)")
     contrast_weight: float = option(

@@ -84,6 +84,7 @@ class SVIModule(L.LightningModule):
         return math.ceil(len(self.train_set) / self.config.batch_size)
 
     def on_train_start(self) -> None:
+        step.check_scale_travel(self.trained, self.config, self.steps_per_epoch)
         # The same start on every rank; different noise on each.
         pyro.set_rng_seed(step.noise_seed(self.config.seed, self.epochs_done, self.global_rank))
 

@@ -26,6 +26,7 @@ from inference.training.step import (
     TrainingDivergedError,
     check_before_save,
     check_num_data,
+    check_scale_travel,
     diverged,
     make_optimizer,
     minibatch_loss,
@@ -118,6 +119,7 @@ def train(
 
     elbo = MeanFieldELBO()
     steps_per_epoch = math.ceil(num_data / config.batch_size)
+    check_scale_travel(trained, config, steps_per_epoch)
     images, labels = train_set.images.to(device), train_set.labels.to(device)
 
     def loss_at(idx: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from typing import Any
 
 import pyro
@@ -15,6 +16,7 @@ import torch
 from pyro import poutine
 
 from bnn import LocalReparameterization, TrainedBNN
+from bnn.guide import inverse_softplus
 from inference.rng import forked_rng
 from inference.training.augment import random_distortion, random_shift
 from inference.training.config import TrainConfig
@@ -77,6 +79,26 @@ def schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, global_step:
     factor = cosine_factor(global_step, config.epochs * steps_per_epoch)
     for group, base in zip(optimizer.param_groups, (config.lr, config.scale_lr), strict=True):
         group["lr"] = base * factor
+
+
+def check_scale_travel(trained: TrainedBNN, config: TrainConfig, steps_per_epoch: int) -> None:
+    """Warn when the run is too short for the standard deviations to grow from ``init_scale`` to the prior's scale.
+
+    Adam moves each rho by at most about ``scale_lr`` per step, so a weight the data never informs (a border
+    pixel's) needs ``softplus^-1(prior_scale) - softplus^-1(init_scale)`` over ``scale_lr`` steps to relax to its
+    prior. Short of that, the network keeps a narrow posterior where it should doubt, and refuses less.
+    """
+    model = trained.model.config
+    needed = inverse_softplus(model.prior_scale) - inverse_softplus(model.init_scale)
+    steps = config.epochs * steps_per_epoch * (0.5 if config.cosine_lr else 1.0)
+    if config.scale_lr * steps < needed:
+        warnings.warn(
+            f"scale_lr={config.scale_lr} over {config.epochs} epochs of {steps_per_epoch} steps moves the standard "
+            f"deviations too little to reach the prior's scale from init_scale={model.init_scale}; weights the data "
+            f"do not inform stay narrow and the network doubts less. Use scale_lr >= {needed / steps:.2g}.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def make_optimizer(trained: TrainedBNN, config: TrainConfig) -> torch.optim.Adam:

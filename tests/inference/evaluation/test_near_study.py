@@ -61,6 +61,15 @@ def test_old_checkpoints_resume_without_the_distortions_and_near_contrast_they_n
     assert restored.distort == 0.0 and restored.near_contrast == 0.0
 
 
+def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
+    # "baseline" is the default of when the study began, whatever the default is today.
+    model, train, gate, rule = split_overrides(CONFIGURATIONS["baseline"])
+    assert TrainConfig(**train).scale_lr == 0.02 and TrainConfig().scale_lr != 0.02
+    assert gate == {"class_density": False} and rule == {"alpha": 0.01}
+    _, train, gate, rule = split_overrides(CONFIGURATIONS["scale lr 0.005, class density, alpha 0.02"])
+    assert (train, gate, rule) == ({"scale_lr": 0.005}, {"class_density": True}, {"alpha": 0.02})
+
+
 def test_overrides_reach_the_part_they_set_and_a_gate_or_rule_change_reuses_the_trained_network():
     model, train, gate, rule = split_overrides({"prior_scale": 2.0, "kl_weight": 0.3, "class_density": True, "alpha": 0.02})
     assert (model, train, gate, rule) == ({"prior_scale": 2.0}, {"kl_weight": 0.3}, {"class_density": True}, {"alpha": 0.02})

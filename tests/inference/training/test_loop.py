@@ -103,6 +103,26 @@ def test_optimizer_gives_the_means_and_the_scales_their_own_learning_rates():
     assert by_lr[2e-3] | by_lr[5e-2] == set(names.values())
 
 
+def test_a_run_too_short_for_the_scales_to_reach_the_prior_warns():
+    import math
+    import warnings
+
+    from inference.training.step import check_scale_travel
+
+    trained = _fresh()  # init_scale 0.01, prior 1: each rho must travel softplus^-1(1) - softplus^-1(0.01)
+    needed = math.log(math.e - 1) - math.log(math.expm1(0.01))
+    steps = 2 * 4  # 2 epochs of 4 steps
+    with pytest.warns(UserWarning, match="scale_lr >= "):
+        check_scale_travel(trained, TrainConfig(epochs=2, scale_lr=0.99 * needed / steps), 4)
+    with pytest.warns(UserWarning):  # a cosine schedule travels half as far
+        check_scale_travel(trained, TrainConfig(epochs=2, scale_lr=1.5 * needed / steps, cosine_lr=True), 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_scale_travel(trained, TrainConfig(epochs=2, scale_lr=1.01 * needed / steps), 4)
+    with pytest.warns(UserWarning, match="scale_lr=0.001 over 1 epochs of 4 steps"):  # the loop checks it
+        train(trained, synthetic(200), TrainConfig(epochs=1, batch_size=50, scale_lr=1e-3), progress=False)
+
+
 def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
     import math
 
