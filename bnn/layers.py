@@ -15,7 +15,9 @@ from bnn.reparam import LocalReparameterization
 Weight = Tensor | Normal
 
 
-def linear(x: Tensor, weight: Weight, bias: Weight, num_samples: int | None = None) -> Tensor:
+def linear(
+    x: Tensor, weight: Weight, bias: Weight, num_samples: int | None = None, variance_dtype: torch.dtype | None = None
+) -> Tensor:
     """Affine map ``x @ weight.T + bias`` for fixed, batched or Normal weights.
 
     Parameters
@@ -43,13 +45,18 @@ def linear(x: Tensor, weight: Weight, bias: Weight, num_samples: int | None = No
     if isinstance(weight, Normal):
         bias_loc, bias_var = (bias.loc, bias.scale.square()) if isinstance(bias, Normal) else (bias, 0.0)
         mean = torch.nn.functional.linear(x, weight.loc, bias_loc)
-        std = (torch.nn.functional.linear(x.square(), weight.scale.square()) + bias_var).sqrt_()
+        x_sq, scale_sq = x.square(), weight.scale.square()
+        if variance_dtype is not None and variance_dtype != x.dtype:
+            var = torch.nn.functional.linear(x_sq.to(variance_dtype), scale_sq.to(variance_dtype)).to(x.dtype)
+        else:
+            var = torch.nn.functional.linear(x_sq, scale_sq)
+        std = (var + bias_var).sqrt_()
         if num_samples is None:
             return torch.addcmul(mean, std, torch.randn_like(mean))
         noise = torch.randn(num_samples, *[1] * (mean.dim() - 1), mean.shape[-1], dtype=mean.dtype, device=mean.device)
         return torch.addcmul(mean, std, noise)
-    if num_samples is not None:
-        raise ValueError("num_samples is only meaningful for Normal (locally reparameterised) weights")
+    if num_samples is not None or variance_dtype is not None:
+        raise ValueError("num_samples and variance_dtype are only meaningful for Normal (locally reparameterised) weights")
     if isinstance(bias, Normal):
         raise TypeError("a sampled weight needs a sampled bias, not a Normal")
     if weight.dim() == 2:
@@ -79,9 +86,11 @@ class BayesianLinear(PyroModule):
     def forward(self, x: Tensor) -> Tensor:
         """``x``: ``(B, in_features)`` -> ``(B, out_features)``."""
         weight, bias = self.weight, self.bias
-        weight = LocalReparameterization.source_of(weight) or weight
+        weight_source = LocalReparameterization.source_of(weight)
         bias = LocalReparameterization.source_of(bias) or bias
-        return linear(x, weight, bias)
+        if weight_source is None:
+            return linear(x, weight, bias)
+        return linear(x, weight_source, bias, variance_dtype=LocalReparameterization.variance_dtype())
 
     def init_loc(self) -> tuple[Tensor, Tensor]:
         """Means for a guide, drawn as ``nn.Linear`` initialises its weights and biases."""

@@ -37,12 +37,16 @@ class LocalReparameterization(Messenger):
 
         with LocalReparameterization():
             loss = TraceMeanField_ELBO().differentiable_loss(model, guide, x, y)
+
+    ``variance_dtype`` (for example ``torch.bfloat16``) is the dtype in which the layers compute the
+    pre-activations' variance (see :func:`bnn.layers.linear`); ``None`` keeps the inputs' dtype.
     """
 
     _active: list[LocalReparameterization] = []
 
-    def __init__(self) -> None:
+    def __init__(self, variance_dtype: torch.dtype | None = None) -> None:
         super().__init__()
+        self._variance_dtype = variance_dtype
         self._sources: dict[int, tuple[torch.Tensor, torch.distributions.Normal]] = {}
 
     def __enter__(self) -> LocalReparameterization:
@@ -74,3 +78,8 @@ class LocalReparameterization(Messenger):
             return None
         entry = LocalReparameterization._active[-1]._sources.get(id(value))
         return entry[1] if entry is not None and entry[0] is value else None
+
+    @staticmethod
+    def variance_dtype() -> torch.dtype | None:
+        """The dtype of the variance's product that the innermost active messenger asks for, if any."""
+        return LocalReparameterization._active[-1]._variance_dtype if LocalReparameterization._active else None

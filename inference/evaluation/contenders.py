@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from bnn.model import uniform_cross_entropy
 from inference.calibration import conformal_p_values
 from inference.data import ImageSet
 from inference.posterior import entropy
@@ -50,11 +51,6 @@ class DropoutMLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, 784)`` -> logits ``(B, 10)``."""
         return self.net(x)
-
-
-def uniform_cross_entropy(logits: Tensor) -> Tensor:
-    """Mean cross-entropy from ``softmax(logits)`` to the uniform answer (outlier exposure's term); log C at zero logits."""
-    return -torch.log_softmax(logits, -1).mean()
 
 
 @dataclass
@@ -123,7 +119,7 @@ def train_networks(
                 loss = nn.functional.cross_entropy(net(x), y)
                 if oe_weight:
                     quarter = max(1, len(x) // 4)
-                    loss = loss + oe_weight * uniform_cross_entropy(net(contrast_inputs(x[:quarter], y[:quarter])))
+                    loss = loss + oe_weight * uniform_cross_entropy(net(contrast_inputs(x[:quarter], y[:quarter]))).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

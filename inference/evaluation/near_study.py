@@ -40,7 +40,7 @@ from inference.training import TrainConfig, train
 
 #: The defaults of when the study began, under every configuration, so that a later change of a default (the
 #: study's own choices) does not change what an earlier row trained or measured.
-AS_BEGUN: dict[str, Any] = {"scale_lr": 0.02, "class_density": False, "alpha": 0.01}
+AS_BEGUN: dict[str, Any] = {"scale_lr": 0.02, "class_density": False, "alpha": 0.01, "bf16_variance": False}
 
 #: The configurations tried, by name: overrides of :class:`TrainConfig`, :class:`BNNConfig`,
 #: :class:`CalibrationConfig` and the decision :class:`Rule`, over :data:`AS_BEGUN`.

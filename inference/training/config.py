@@ -31,6 +31,10 @@ class TrainConfig:
         the prior either way, which is what makes the network doubt unfamiliar inputs.
     local_reparam
         Sample pre-activations instead of weights during training (lower variance, same ELBO).
+    bf16_variance
+        With ``local_reparam``, compute the pre-activations' variance (``x**2 @ scale**2``, half of the
+        matrix products) in bfloat16 where the device has native bf16 units (:func:`inference.training.step.has_bf16_units`);
+        elsewhere, and for the means, float32. The variance only sizes the noise; its rounding is far below the Monte Carlo error.
     shift
         Move each training digit by a random offset of up to this many pixels in x and y
         (:func:`inference.training.augment.random_shift`), a prior that a digit's class does not depend on where it sits.
@@ -60,6 +64,7 @@ class TrainConfig:
     scale_lr: float = option(5e-3, "positive", "Adam learning rate of the standard deviations")
     kl_weight: float = option(0.1, "positive", "weight of the KL term; 1 is the plain ELBO")
     local_reparam: bool = option(True, "bool", "use the local reparameterisation (sample pre-activations, not weights)")
+    bf16_variance: bool = option(True, "bool", "the pre-activations' variance in bfloat16 where the device has bf16 units")
     contrast_weight: float = option(
         0.3, "nonnegative", "weight of the noise-contrastive prior: uncertainty demanded on corrupted digits (0: off)"
     )
@@ -83,4 +88,4 @@ class TrainConfig:
 
 
 #: Fields added after the first checkpoints, with the value that reproduces what those checkpoints were trained with.
-ADDED_SINCE_V1 = {"near_contrast": 0.0, "distort": 0.0}
+ADDED_SINCE_V1 = {"near_contrast": 0.0, "distort": 0.0, "bf16_variance": False}

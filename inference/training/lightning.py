@@ -84,7 +84,8 @@ class SVIModule(L.LightningModule):
         return math.ceil(len(self.train_set) / self.config.batch_size)
 
     def on_train_start(self) -> None:
-        step.check_scale_travel(self.trained, self.config, self.steps_per_epoch)
+        if self.global_rank == 0:  # one warning per run, not one per process
+            step.check_scale_travel(self.trained, self.config, self.steps_per_epoch)
         # The same start on every rank; different noise on each.
         pyro.set_rng_seed(step.noise_seed(self.config.seed, self.epochs_done, self.global_rank))
 

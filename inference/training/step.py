@@ -111,6 +111,23 @@ def make_optimizer(trained: TrainedBNN, config: TrainConfig) -> torch.optim.Adam
     return torch.optim.Adam(groups, fused=True)
 
 
+def has_bf16_units(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices natively (a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX),
+    so that a bf16 product is faster than a float32 one rather than emulated."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        cpu = torch.cpu
+        return any(getattr(cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return False
+
+
+def variance_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The dtype of the variance's product in training: bfloat16 with ``config.bf16_variance`` on bf16 hardware."""
+    return torch.bfloat16 if config.bf16_variance and has_bf16_units(device) else None
+
+
 def minibatch_loss(
     trained: TrainedBNN, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, elbo: MeanFieldELBO | None = None
 ) -> torch.Tensor:
@@ -124,7 +141,7 @@ def minibatch_loss(
     elbo = elbo or MeanFieldELBO()
     # The ELBO scales each analytic KL by the guide site's scale.
     scaled_guide = poutine.scale(guide, scale=config.kl_weight) if config.kl_weight != 1.0 else guide
-    reparam = LocalReparameterization() if config.local_reparam else contextlib.nullcontext()
+    reparam = LocalReparameterization(variance_dtype(config, x.device)) if config.local_reparam else contextlib.nullcontext()
     x = random_distortion(random_shift(x, config.shift), config.distort)
     # Validation off: NaN logits then give a NaN loss, which the callers report.
     with reparam, pyro.validation_enabled(False):

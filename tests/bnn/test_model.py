@@ -68,9 +68,29 @@ def test_local_linear_matches_analytic_moments():
     assert torch.allclose(out.var(0), var, rtol=0.02, atol=0.01)
 
 
+def test_a_bf16_variance_rounds_the_noise_scale_only():
+    torch.manual_seed(0)
+    x = torch.rand(64, 784)
+    loc, scale = torch.randn(32, 784) * 0.05, (torch.rand(32, 784) * 0.5).requires_grad_()
+    grads = {}
+    for dtype in (None, torch.bfloat16):
+        torch.manual_seed(1)
+        out = linear(x, dist.Normal(loc, scale), torch.zeros(32), num_samples=4, variance_dtype=dtype)
+        assert out.dtype == torch.float32
+        grads[dtype] = torch.autograd.grad(out.square().sum(), scale)[0]
+        torch.manual_seed(1)  # the same noise: the draws differ only through the variance's rounding
+        noise = torch.randn(4, 1, 32)
+        std_back = (out - x @ loc.T) / noise
+        var = x.square() @ scale.detach().square().T
+        assert torch.allclose(std_back.square(), var.expand_as(std_back), rtol=1e-4 if dtype is None else 1e-2)
+    assert torch.allclose(grads[torch.bfloat16], grads[None], rtol=2e-2, atol=1e-3 * grads[None].abs().max())
+
+
 def test_linear_rejects_inconsistent_arguments():
     with pytest.raises(ValueError, match="num_samples"):
         linear(torch.rand(2, 3), torch.rand(4, 3), torch.rand(4), num_samples=3)
+    with pytest.raises(ValueError, match="variance_dtype"):
+        linear(torch.rand(2, 3), torch.rand(4, 3), torch.rand(4), variance_dtype=torch.bfloat16)
     with pytest.raises(TypeError, match="sampled bias"):
         linear(torch.rand(2, 3), torch.rand(4, 3), dist.Normal(torch.zeros(4), 1.0))
 

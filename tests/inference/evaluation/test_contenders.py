@@ -1,4 +1,4 @@
-"""The contenders: outlier exposure's term, the common refusal threshold, ensembles' averaging and the lockstep training."""
+"""The contenders: the common refusal threshold, ensembles' averaging and the lockstep training."""
 
 import math
 
@@ -8,11 +8,6 @@ import torch
 from inference.evaluation import contenders as c
 from inference.evaluation.report import contenders_page, contenders_seeds_page
 from tests.conftest import synthetic
-
-
-def test_the_uniform_term_is_log_c_at_zero_logits_and_smallest_there():
-    assert c.uniform_cross_entropy(torch.zeros(4, 10)).item() == pytest.approx(math.log(10))
-    assert c.uniform_cross_entropy(torch.tensor([[5.0] + [0.0] * 9])).item() > math.log(10)
 
 
 @pytest.mark.parametrize("n", [49, 100, 999])

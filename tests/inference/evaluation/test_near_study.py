@@ -53,12 +53,11 @@ def test_selection_sets_keep_the_digits_and_mirror_or_turn_only_the_asymmetric_c
     assert torch.equal(sets["mirrored"].images.view(-1, 28, 28), images[kept].view(-1, 28, 28).flip(-1))
 
 
-def test_old_checkpoints_resume_without_the_distortions_and_near_contrast_they_never_had():
-    old = {
-        k: v for k, v in TrainConfig(distort=1.0, near_contrast=0.5).to_dict().items() if k not in ("distort", "near_contrast")
-    }
+def test_old_checkpoints_resume_without_the_options_they_never_had():
+    added = ("distort", "near_contrast", "bf16_variance")
+    old = {k: v for k, v in TrainConfig(distort=1.0, near_contrast=0.5).to_dict().items() if k not in added}
     restored = TrainConfig.from_dict(old)
-    assert restored.distort == 0.0 and restored.near_contrast == 0.0
+    assert restored.distort == 0.0 and restored.near_contrast == 0.0 and restored.bf16_variance is False
 
 
 def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
@@ -67,7 +66,7 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     assert TrainConfig(**train).scale_lr == 0.02 and TrainConfig().scale_lr != 0.02
     assert gate == {"class_density": False} and rule == {"alpha": 0.01}
     _, train, gate, rule = split_overrides(CONFIGURATIONS["scale lr 0.005, class density, alpha 0.02"])
-    assert (train, gate, rule) == ({"scale_lr": 0.005}, {"class_density": True}, {"alpha": 0.02})
+    assert (train, gate, rule) == ({"scale_lr": 0.005, "bf16_variance": False}, {"class_density": True}, {"alpha": 0.02})
 
 
 def test_overrides_reach_the_part_they_set_and_a_gate_or_rule_change_reuses_the_trained_network():

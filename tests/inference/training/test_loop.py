@@ -191,12 +191,34 @@ def test_local_reparameterisation_is_used_only_when_asked(monkeypatch):
 
     made = []
     real = training.LocalReparameterization
-    monkeypatch.setattr(training, "LocalReparameterization", lambda: made.append(1) or real())
+    monkeypatch.setattr(training, "LocalReparameterization", lambda *args: made.append(args) or real(*args))
     data = synthetic(200)
     train(_fresh(), data, TrainConfig(epochs=1, batch_size=100, local_reparam=False), progress=False)
     assert made == []
     train(_fresh(), data, TrainConfig(epochs=1, batch_size=100, local_reparam=True), progress=False)
     assert len(made) == 2  # one per step
+
+
+@pytest.mark.parametrize("asked", [True, False])
+@pytest.mark.parametrize("hardware", [True, False])
+def test_the_variance_is_bf16_only_when_asked_on_bf16_hardware(monkeypatch, asked, hardware):
+    import bnn.layers
+    import inference.training.step as training
+
+    dtypes = []
+    real = bnn.layers.linear
+    monkeypatch.setattr(training, "has_bf16_units", lambda device: hardware)
+    monkeypatch.setattr(bnn.layers, "linear", lambda *a, **k: dtypes.append(k.get("variance_dtype")) or real(*a, **k))
+    train(_fresh(), synthetic(200), TrainConfig(epochs=1, batch_size=100, bf16_variance=asked), progress=False)
+    assert len(dtypes) == 4  # two layers, two steps
+    assert set(dtypes) == {torch.bfloat16 if asked and hardware else None}
+
+
+def test_bf16_hardware_is_probed_without_error():
+    from inference.training.step import has_bf16_units
+
+    assert isinstance(has_bf16_units(torch.device("cpu")), bool)
+    assert has_bf16_units(torch.device("meta")) is False
 
 
 def test_an_epoch_s_loss_is_the_mean_step_loss_per_example(monkeypatch):
