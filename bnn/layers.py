@@ -45,11 +45,8 @@ def linear(
     if isinstance(weight, Normal):
         bias_loc, bias_var = (bias.loc, bias.scale.square()) if isinstance(bias, Normal) else (bias, 0.0)
         mean = torch.nn.functional.linear(x, weight.loc, bias_loc)
-        x_sq, scale_sq = x.square(), weight.scale.square()
-        if variance_dtype is not None and variance_dtype != x.dtype:
-            var = torch.nn.functional.linear(x_sq.to(variance_dtype), scale_sq.to(variance_dtype)).to(x.dtype)
-        else:
-            var = torch.nn.functional.linear(x_sq, scale_sq)
+        dtype = variance_dtype or x.dtype  # .to() of a tensor already in a dtype returns it as is
+        var = torch.nn.functional.linear(x.square().to(dtype), weight.scale.square().to(dtype)).to(x.dtype)
         std = (var + bias_var).sqrt_()
         if num_samples is None:
             return torch.addcmul(mean, std, torch.randn_like(mean))

@@ -23,8 +23,7 @@ from inference.training import TrainConfig, train
 from inference.training.contrast import contrast_inputs
 
 #: The training defaults of when the study ran that have changed since (the near-digit study's ``scale_lr``, the
-#: variance's bf16 product), under
-#: every configuration, so that a re-run trains what the published rows trained.
+#: variance's bf16 product), under every configuration, so that a re-run trains what the published rows trained.
 AS_BEGUN: dict[str, Any] = {"scale_lr": 0.02, "bf16_variance": False}
 
 #: The configurations tried, by name: overrides of :class:`TrainConfig` and :class:`BNNConfig` (NCP: the

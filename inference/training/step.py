@@ -7,6 +7,7 @@ call these and nothing else of each other, so the two loops cannot drift apart.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from typing import Any
@@ -111,6 +112,7 @@ def make_optimizer(trained: TrainedBNN, config: TrainConfig) -> torch.optim.Adam
     return torch.optim.Adam(groups, fused=True)
 
 
+@functools.cache  # asked every step; the hardware does not change
 def has_bf16_units(device: torch.device) -> bool:
     """Whether ``device`` multiplies bfloat16 matrices natively (a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX),
     so that a bf16 product is faster than a float32 one rather than emulated."""
