@@ -68,11 +68,12 @@ def measure_rss(num_inputs: int) -> dict[str, int]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def full_train(data_dir: str | None) -> dict[str, Any]:
-    """Time ``scripts/train.py`` with its defaults (training + evaluation), outputs in a temporary folder."""
+def full_train(data_dir: str | None, train_args: list[str] | None = None) -> dict[str, Any]:
+    """Time ``scripts/train.py`` with its defaults (training + evaluation; ``train_args`` overrides them), outputs in a
+    temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "scripts/train.py", "--no-progress", "--checkpoint", f"{tmp}/bnn.pt"]
-        cmd += ["--results", f"{tmp}/results.json", "--page", "", "--readme", ""]
+        cmd += ["--results", tmp, "--page", "", *(train_args or [])]  # --results is a folder: it writes results.json there
         cmd += ["--data-dir", data_dir] if data_dir else []
         started = time.perf_counter()
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)

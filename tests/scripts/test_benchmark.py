@@ -23,3 +23,11 @@ def test_small_benchmark_writes_json_and_the_speed_section(tmp_path, data_dir, c
     text = page.read_text()
     assert "old" not in text and "predict_with_abstain, median rule, method='local'" in text and "calibrated rule" in text
     assert "SVI epoch" in capsys.readouterr().out
+
+
+def test_full_train_times_the_training_script_and_reads_its_results(data_dir):
+    need(load_mnist, False, data_dir, False)
+    small = ["--epochs", "1", "--train-limit", "2000", "--hidden-dim", "16", "--vae-epochs", "1", "--limit", "100"]
+    timed = benchmark_script.full_train(str(data_dir), [*small, "--resplits", "0"])
+    assert timed["seconds"] >= timed["train_seconds"] + timed["evaluate_seconds"] > 0
+    assert 0.0 <= timed["forced_accuracy"] <= 1.0
