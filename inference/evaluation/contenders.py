@@ -32,6 +32,7 @@ from bnn.model import uniform_cross_entropy
 from inference.calibration import conformal_p_values
 from inference.data import ImageSet
 from inference.posterior import entropy
+from inference.training import TrainConfig
 from inference.training.contrast import contrast_inputs
 
 #: The fraction of held-out validation digits every contender refuses.
@@ -39,6 +40,8 @@ REFUSAL_RATE = 0.02
 #: What every network's training shares with the BNN's default.
 EPOCHS, BATCH_SIZE, LR = 30, 1024, 2e-3
 ENSEMBLE_SIZE, DROPOUT, PASSES, OE_WEIGHT = 5, 0.5, 100, 0.5
+#: The BNN's default training, whose kinds of contrast inputs the outlier-exposure ablation shares.
+BNN_TRAINING = TrainConfig()
 
 
 class DropoutMLP(nn.Module):
@@ -100,8 +103,9 @@ def train_networks(
     The accuracy after each epoch is that of the averaged members with dropout off (the usual
     weight-scaling approximation: 100 passes per epoch would cost more than the training).
 
-    With ``oe_weight``, a quarter of each batch is made into non-digits by :func:`contrast_inputs` and
-    pushed towards the uniform answer, as the BNN's noise-contrastive prior does.
+    With ``oe_weight``, a quarter of each batch is made into non-digits by :func:`contrast_inputs`, the same
+    kinds as the BNN's default training makes, and pushed towards the uniform answer, as the BNN's
+    noise-contrastive prior does.
     """
     nets, optimizers, generators = [], [], []
     for member in range(count):
@@ -119,7 +123,8 @@ def train_networks(
                 loss = nn.functional.cross_entropy(net(x), y)
                 if oe_weight:
                     quarter = max(1, len(x) // 4)
-                    loss = loss + oe_weight * uniform_cross_entropy(net(contrast_inputs(x[:quarter], y[:quarter]))).mean()
+                    made = contrast_inputs(x[:quarter], y[:quarter], BNN_TRAINING.near_contrast, BNN_TRAINING.glyph_contrast)
+                    loss = loss + oe_weight * uniform_cross_entropy(net(made)).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -40,7 +40,13 @@ from inference.training import TrainConfig, train
 
 #: The defaults of when the study began, under every configuration, so that a later change of a default (the
 #: study's own choices) does not change what an earlier row trained or measured.
-AS_BEGUN: dict[str, Any] = {"scale_lr": 0.02, "class_density": False, "alpha": 0.01, "bf16_variance": False}
+AS_BEGUN: dict[str, Any] = {
+    "scale_lr": 0.02,
+    "class_density": False,
+    "alpha": 0.01,
+    "bf16_variance": False,
+    "glyph_contrast": 0.0,
+}
 
 #: The configurations tried, by name: overrides of :class:`TrainConfig`, :class:`BNNConfig`,
 #: :class:`CalibrationConfig` and the decision :class:`Rule`, over :data:`AS_BEGUN`.
@@ -94,6 +100,30 @@ TRIED: dict[str, dict[str, Any]] = {
     # Simard et al.'s distortions need more epochs than 30; weight sampling's cheaper epoch buys 40 of them in about
     # the default's training time.
     "weight sampling, distortions, 40 epochs, scale lr 0.005, class density, alpha 0.02": {
+        "local_reparam": False,
+        "distort": 1.0,
+        "epochs": 40,
+        "scale_lr": 0.005,
+        "class_density": True,
+        "alpha": 0.02,
+    },
+    # Outlier exposure with an auxiliary set made offline: typeset letters, symbols and shapes that are no digit,
+    # distorted as if written (inference.training.glyphs), as a share of the contrast inputs.
+    "glyph contrast 0.25, scale lr 0.005, class density, alpha 0.02": {
+        "glyph_contrast": 0.25,
+        "scale_lr": 0.005,
+        "class_density": True,
+        "alpha": 0.02,
+    },
+    "glyph contrast 0.5, scale lr 0.005, class density, alpha 0.02": {
+        "glyph_contrast": 0.5,
+        "scale_lr": 0.005,
+        "class_density": True,
+        "alpha": 0.02,
+    },
+    # The written characters with the configuration that read other writers' digits best.
+    "glyph contrast 0.25, weight sampling, distortions, 40 epochs, scale lr 0.005, class density, alpha 0.02": {
+        "glyph_contrast": 0.25,
         "local_reparam": False,
         "distort": 1.0,
         "epochs": 40,

@@ -96,3 +96,27 @@ def random_distortion(x: Tensor, strength: float = 1.0) -> Tensor:
     grid = affine_grid(n, device, rotation=d["rotation"], scale=d["scale"], shear=d["shear"], shift=d["shift"])
     grid = grid + elastic_field(n, device, alpha=d["alpha"], sigma=d["sigma"])
     return resample(x, grid)
+
+
+def normalize_box(x: Tensor, box: float = 20.0, ink: float = 0.2) -> Tensor:
+    """``(B, 784)`` -> each image's ink scaled to fit a ``box`` x ``box`` square and centred by mass, as MNIST's are
+    (and as :func:`inference.data.mnist_format` does to a user's image)."""
+    img = x.view(-1, SIDE, SIDE)
+    coords = torch.arange(SIDE, device=x.device, dtype=x.dtype)
+    extent = []
+    for axis in (1, 2):  # rows (y), then columns (x)
+        present = img.amax(dim=3 - axis) > ink  # (B, 28)
+        first = torch.where(present.any(-1), present.float().argmax(-1), torch.zeros_like(present[:, 0], dtype=torch.long))
+        last = SIDE - 1 - present.flip(-1).float().argmax(-1)
+        extent.append((first.to(x.dtype), last.to(x.dtype)))
+    size = torch.maximum(extent[0][1] - extent[0][0], extent[1][1] - extent[1][0]) + 1
+    zoom = (size / box).clamp_min(1e-3)
+    mass = img.sum((1, 2)).clamp_min(1e-6)
+    centre_y = (img.sum(2) * coords).sum(-1) / mass
+    centre_x = (img.sum(1) * coords).sum(-1) / mass
+    # Output pixel u maps to input pixel centre + (u - 13.5... ) * zoom; in grid units (align_corners=False).
+    theta = torch.zeros(x.shape[0], 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = zoom
+    theta[:, 0, 2] = (centre_x + 0.5) * 2 / SIDE - 1 - zoom * ((14.0 + 0.5) * 2 / SIDE - 1)
+    theta[:, 1, 2] = (centre_y + 0.5) * 2 / SIDE - 1 - zoom * ((14.0 + 0.5) * 2 / SIDE - 1)
+    return resample(x, grid_from(theta))

@@ -52,6 +52,10 @@ class TrainConfig:
     near_contrast
         The share of those inputs made near the digits (warped digits, overlaid digits, random pen strokes)
         rather than far from them (shuffled pixels and blocks, heavy noise).
+    glyph_contrast
+        The share of those inputs that are typeset letters, symbols and shapes that are no digit, distorted as if
+        written (:mod:`inference.training.glyphs`: outlier exposure with an auxiliary set); the rest are made as
+        ``near_contrast`` says.
     seed
         Seeds the initialisation, the shuffling and every Monte Carlo draw.
     checkpoint_every
@@ -69,6 +73,7 @@ class TrainConfig:
         0.3, "nonnegative", "weight of the noise-contrastive prior: uncertainty demanded on corrupted digits (0: off)"
     )
     near_contrast: float = option(0.0, "unit", "share of the contrast inputs made near the digits (strokes, warps, overlays)")
+    glyph_contrast: float = option(0.25, "unit", "share of the contrast inputs that are written characters that are no digit")
     distort: float = option(0.0, "nonnegative", "strength of the affine and elastic distortions of training digits (0: off)")
     cosine_lr: bool = option(False, "bool", "decay both learning rates to 0 along a cosine over the run")
     shift: int = option(0, "nonnegative_int", "move each training digit by up to this many pixels (0: off)")
@@ -88,4 +93,4 @@ class TrainConfig:
 
 
 #: Fields added after the first checkpoints, with the value that reproduces what those checkpoints were trained with.
-ADDED_SINCE_V1 = {"near_contrast": 0.0, "distort": 0.0, "bf16_variance": False}
+ADDED_SINCE_V1 = {"near_contrast": 0.0, "glyph_contrast": 0.0, "distort": 0.0, "bf16_variance": False}

@@ -15,7 +15,8 @@ import math
 import torch
 from torch import Tensor
 
-from inference.training.augment import elastic_field, gaussian_smoothing, grid_from, resample
+from inference.training.augment import elastic_field, gaussian_smoothing, grid_from, normalize_box, resample
+from inference.training.glyphs import written_glyphs
 
 BLOCK = 7
 SIDE = 28
@@ -118,30 +119,6 @@ def pen_strokes(n: int, device: torch.device, strokes: int = 3, points: int = 40
     return normalize_box(drawn.clamp(0.0, 1.0).reshape(n, -1))
 
 
-def normalize_box(x: Tensor, box: float = 20.0, ink: float = 0.2) -> Tensor:
-    """``(B, 784)`` -> each image's ink scaled to fit a ``box`` x ``box`` square and centred by mass, as MNIST's are
-    (and as :func:`inference.data.mnist_format` does to a user's image)."""
-    img = x.view(-1, SIDE, SIDE)
-    coords = torch.arange(SIDE, device=x.device, dtype=x.dtype)
-    extent = []
-    for axis in (1, 2):  # rows (y), then columns (x)
-        present = img.amax(dim=3 - axis) > ink  # (B, 28)
-        first = torch.where(present.any(-1), present.float().argmax(-1), torch.zeros_like(present[:, 0], dtype=torch.long))
-        last = SIDE - 1 - present.flip(-1).float().argmax(-1)
-        extent.append((first.to(x.dtype), last.to(x.dtype)))
-    size = torch.maximum(extent[0][1] - extent[0][0], extent[1][1] - extent[1][0]) + 1
-    zoom = (size / box).clamp_min(1e-3)
-    mass = img.sum((1, 2)).clamp_min(1e-6)
-    centre_y = (img.sum(2) * coords).sum(-1) / mass
-    centre_x = (img.sum(1) * coords).sum(-1) / mass
-    # Output pixel u maps to input pixel centre + (u - 13.5... ) * zoom; in grid units (align_corners=False).
-    theta = torch.zeros(x.shape[0], 2, 3, device=x.device, dtype=x.dtype)
-    theta[:, 0, 0] = theta[:, 1, 1] = zoom
-    theta[:, 0, 2] = (centre_x + 0.5) * 2 / SIDE - 1 - zoom * ((14.0 + 0.5) * 2 / SIDE - 1)
-    theta[:, 1, 2] = (centre_y + 0.5) * 2 / SIDE - 1 - zoom * ((14.0 + 0.5) * 2 / SIDE - 1)
-    return resample(x, grid_from(theta))
-
-
 #: Far from the digits: corruptions of a digit alone.
 CORRUPTIONS = (permute_pixels, shuffle_blocks, heavy_noise)
 #: Near the digits: ``(digits, labels) -> non-digits``.
@@ -152,15 +129,19 @@ NEAR = (
 )
 
 
-def contrast_inputs(x: Tensor, y: Tensor | None = None, near: float = 0.0) -> Tensor:
+def contrast_inputs(x: Tensor, y: Tensor | None = None, near: float = 0.0, glyphs: float = 0.0) -> Tensor:
     """``(B, 784)`` digits (and their ``(B,)`` labels) -> ``(B, 784)`` non-digits, each made by one corruption drawn
-    at random: a near one (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`)."""
+    at random: a written character that is no digit (:func:`inference.training.glyphs.written_glyphs`) with
+    probability ``glyphs``, else a near one (:data:`NEAR`) with probability ``near``, else a far one
+    (:data:`CORRUPTIONS`)."""
     if near > 0 and y is None:
         raise ValueError("near-digit contrast inputs need the digits' labels")
-    kinds = [lambda x, y, c=c: c(x) for c in CORRUPTIONS] + list(NEAR)
+    kinds = [lambda x, y, c=c: c(x) for c in CORRUPTIONS] + list(NEAR) + [lambda x, y: written_glyphs(x.shape[0], x.device)]
     far = torch.randint(len(CORRUPTIONS), (x.shape[0],), device=x.device)
     close = torch.randint(len(NEAR), (x.shape[0],), device=x.device) + len(CORRUPTIONS)
     which = torch.where(torch.rand(x.shape[0], device=x.device) < near, close, far)
+    if glyphs > 0:
+        which = torch.where(torch.rand(x.shape[0], device=x.device) < glyphs, len(kinds) - 1, which)
     out = torch.empty_like(x)
     for k, corrupt in enumerate(kinds):
         chosen = which == k

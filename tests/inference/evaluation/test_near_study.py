@@ -54,10 +54,11 @@ def test_selection_sets_keep_the_digits_and_mirror_or_turn_only_the_asymmetric_c
 
 
 def test_old_checkpoints_resume_without_the_options_they_never_had():
-    added = ("distort", "near_contrast", "bf16_variance")
-    old = {k: v for k, v in TrainConfig(distort=1.0, near_contrast=0.5).to_dict().items() if k not in added}
+    added = ("distort", "near_contrast", "glyph_contrast", "bf16_variance")
+    old = {k: v for k, v in TrainConfig(distort=1.0, near_contrast=0.5, glyph_contrast=0.5).to_dict().items() if k not in added}
     restored = TrainConfig.from_dict(old)
-    assert restored.distort == 0.0 and restored.near_contrast == 0.0 and restored.bf16_variance is False
+    assert restored.distort == 0.0 and restored.near_contrast == 0.0 and restored.glyph_contrast == 0.0
+    assert restored.bf16_variance is False
 
 
 def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
