@@ -67,7 +67,9 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     assert TrainConfig(**train).scale_lr == 0.02 and TrainConfig().scale_lr != 0.02
     assert gate == {"class_density": False} and rule == {"alpha": 0.01}
     _, train, gate, rule = split_overrides(CONFIGURATIONS["scale lr 0.005, class density, alpha 0.02"])
-    assert (train, gate, rule) == ({"scale_lr": 0.005, "bf16_variance": False}, {"class_density": True}, {"alpha": 0.02})
+    assert train == {"scale_lr": 0.005, "bf16_variance": False, "glyph_contrast": 0.0}
+    assert (gate, rule) == ({"class_density": True}, {"alpha": 0.02})
+    assert TrainConfig().glyph_contrast != 0.0  # the written characters came later: earlier rows keep them off
 
 
 def test_overrides_reach_the_part_they_set_and_a_gate_or_rule_change_reuses_the_trained_network():
