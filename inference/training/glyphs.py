@@ -87,7 +87,7 @@ def _width_to_height(image: np.ndarray, ink: float = 0.2) -> float:
 @functools.lru_cache(maxsize=1)
 def glyph_bank() -> Tensor:
     """``(N, 784)`` float32: every character of :func:`glyph_characters` in each of :data:`FONTS`, white on black
-    in MNIST's format (about 12,000 images, rendered in about 10 s, once per process)."""
+    in MNIST's format (10,384 images with matplotlib 3.11's fonts, rendered in 10-13 s on 2 cores, once per process)."""
     images = []
     for name in FONTS:
         font = ImageFont.truetype(_font_path(name), RENDER_SIZE)
