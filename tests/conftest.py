@@ -69,6 +69,14 @@ def tiny() -> TrainedBNN:
     return TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100, init_scale=0.1))
 
 
+def centres_of_mass(images: torch.Tensor) -> torch.Tensor:
+    """``(N, 784)`` images -> ``(N, 2)``: each image's centre of mass, (row, column) in pixels."""
+    img = images.view(-1, 28, 28)
+    coords = torch.arange(28.0)
+    mass = img.sum((1, 2))
+    return torch.stack([(img.sum(2) * coords).sum(-1), (img.sum(1) * coords).sum(-1)], -1) / mass[:, None]
+
+
 def synthetic(num: int = 200, seed: int = 0) -> ImageSet:
     """Separable fake digits: class k lights up pixel block k."""
     g = torch.Generator().manual_seed(seed)

@@ -39,6 +39,7 @@ MIN_WIDTH_TO_HEIGHT = 0.4
 RENDER_SIZE = 64
 
 
+@functools.lru_cache(maxsize=1)
 def digit_lookalikes() -> frozenset[str]:
     """The characters that are or look like a digit: those connected to ``0``-``9`` through Unicode's
     confusables and through upper and lower case, which a scale to a fixed box erases."""

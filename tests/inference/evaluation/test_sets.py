@@ -5,17 +5,14 @@ import torch
 
 from inference.data import DatasetNotFoundError
 from inference.evaluation.sets import DIGIT_SETS, OOD_SETS, load_emnist_letters, load_kmnist, load_omniglot, load_usps
-from tests.conftest import need
+from tests.conftest import centres_of_mass, need
 
 
 def _looks_like_mnist(images: torch.Tensor) -> None:
     """White ink on black, in [0, 1], centred by mass near (14, 14) like MNIST's digits."""
     assert images.min() >= 0 and images.max() <= 1
-    img = images.view(-1, 28, 28)
-    coords = torch.arange(28.0)
-    mass = img.sum((1, 2))
-    centre_y = (img.sum(2) * coords).sum(-1) / mass
-    assert img[:, 0].mean() < 0.05 and 12.5 < centre_y.mean() < 15.5
+    centre_y = centres_of_mass(images)[:, 0]
+    assert images.view(-1, 28, 28)[:, 0].mean() < 0.05 and 12.5 < centre_y.mean() < 15.5
 
 
 def test_usps_has_the_published_label_counts_and_mnist_s_format(data_dir):

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from inference.training import contrast, glyphs
+from tests.conftest import centres_of_mass
 
 
 def test_digit_lookalikes_follow_unicode_confusables_and_case():
@@ -37,11 +38,7 @@ def test_written_glyphs_are_distorted_draws_centred_like_mnist():
     torch.manual_seed(0)
     drawn = glyphs.written_glyphs(128, torch.device("cpu"))
     assert drawn.shape == (128, 784) and drawn.min() >= 0 and drawn.max() <= 1
-    img = drawn.view(128, 28, 28)
-    mass = img.sum((1, 2))
-    coords = torch.arange(28.0)
-    centre = torch.stack([(img.sum(2) * coords).sum(-1), (img.sum(1) * coords).sum(-1)], -1) / mass[:, None]
-    assert ((centre - 14.0).abs() < 1.5).all()
+    assert ((centres_of_mass(drawn) - 14.0).abs() < 1.5).all()
     # Distorted: no draw is a bank image as it is.
     bank = glyphs.glyph_bank()
     nearest = torch.cdist(drawn, bank).amin(1)
