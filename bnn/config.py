@@ -62,6 +62,11 @@ class BNNConfig:
     num_data
         Size of the training set; the likelihood plate is scaled to it so that a
         minibatch ELBO is an unbiased estimate of the full-data ELBO.
+    row_column_scales
+        Give each weight matrix's guide one standard deviation per row and one per column, the weight
+        ``(i, j)``'s being their product (the diagonal matrix-variate Normal of Louizos & Welling, 2016;
+        :class:`bnn.layers.RowColumnNormal`). The weights stay independent Normals, but a pre-activation's
+        variance then costs a matrix-vector product instead of a matrix product. Off: one per weight.
     """
 
     input_dim: int = option(784, "positive_int", "input pixels")
@@ -70,6 +75,7 @@ class BNNConfig:
     prior_scale: float = option(1.0, "positive", "std of the Normal prior on every weight and bias")
     init_scale: float = option(1e-3, "positive", "initial std of every factor of the guide")
     num_data: int = option(60_000, "positive_int", "size of the training set (the likelihood plate's size)")
+    row_column_scales: bool = option(False, "bool", "each weight's std as its row's factor times its column's (faster)")
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -8,6 +8,7 @@ import torch
 from pyro.nn import PyroModule
 from torch import Tensor, nn
 
+from bnn.layers import RowColumnNormal
 from bnn.model import BayesianMLP
 
 
@@ -23,27 +24,41 @@ class MeanFieldGuide(PyroModule):
     and the KL term then widens every factor the data does not pin down.
 
     The parameters are plain ``nn.Parameter`` tensors (``<layer>_<site>_loc`` and
-    ``<layer>_<site>_rho``), so the guide trains with any ``torch.optim`` optimiser.
+    ``<layer>_<site>_rho``), so the guide trains with any ``torch.optim`` optimiser. With
+    ``model.config.row_column_scales`` a weight matrix has ``<layer>_weight_row_rho`` ``(out,)`` and
+    ``<layer>_weight_column_rho`` ``(in,)`` instead of a ``rho`` per weight (:class:`~bnn.layers.RowColumnNormal`),
+    each starting at the square root of ``init_scale``.
     """
 
     def __init__(self, model: BayesianMLP) -> None:
         super().__init__()
+        self.row_column_scales = model.config.row_column_scales
         rho = inverse_softplus(model.config.init_scale)
+        factor_rho = inverse_softplus(model.config.init_scale**0.5)
         self.site_names: list[str] = []
         for name, layer in model.layers().items():
             for site, loc in zip(("weight", "bias"), layer.init_loc(), strict=True):
                 key = f"{name}_{site}"
                 setattr(self, f"{key}_loc", nn.Parameter(loc))
-                setattr(self, f"{key}_rho", nn.Parameter(torch.full_like(loc, rho)))
+                if site == "weight" and self.row_column_scales:
+                    setattr(self, f"{key}_row_rho", nn.Parameter(torch.full((loc.shape[0],), factor_rho)))
+                    setattr(self, f"{key}_column_rho", nn.Parameter(torch.full((loc.shape[1],), factor_rho)))
+                else:
+                    setattr(self, f"{key}_rho", nn.Parameter(torch.full_like(loc, rho)))
                 self.site_names.append(f"{name}.{site}")
 
     def posterior(self) -> dict[str, dist.Normal]:
         """The Normal factor of every latent site, by site name."""
+        softplus = nn.functional.softplus
         out = {}
         for site in self.site_names:
             key = site.replace(".", "_")
-            loc, rho = getattr(self, f"{key}_loc"), getattr(self, f"{key}_rho")
-            out[site] = dist.Normal(loc, nn.functional.softplus(rho))
+            loc = getattr(self, f"{key}_loc")
+            if site.endswith(".weight") and self.row_column_scales:
+                row, column = getattr(self, f"{key}_row_rho"), getattr(self, f"{key}_column_rho")
+                out[site] = RowColumnNormal(loc, softplus(row), softplus(column))
+            else:
+                out[site] = dist.Normal(loc, softplus(getattr(self, f"{key}_rho")))
         return out
 
     def forward(self, *args: object, **kwargs: object) -> dict[str, Tensor]:

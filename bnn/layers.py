@@ -12,6 +12,31 @@ from torch.distributions import Normal
 
 from bnn.reparam import LocalReparameterization
 
+
+class RowColumnNormal(dist.Normal):
+    """Independent Normals over an ``(out, in)`` matrix whose standard deviations are ``row_scale[i] * column_scale[j]``.
+
+    The diagonal case of the matrix-variate Normal (Louizos & Welling, 2016). It is a
+    :class:`~pyro.distributions.Normal` in every respect (``scale`` is the full outer product), and
+    :func:`linear` uses the factors, so that ``x**2 @ scale.T**2`` becomes ``(x**2 @ column_scale**2) *
+    row_scale**2``: a matrix-vector product in place of a matrix product.
+    """
+
+    def __init__(self, loc: Tensor, row_scale: Tensor, column_scale: Tensor, validate_args: bool | None = None) -> None:
+        if row_scale.dim() != 1 or column_scale.dim() != 1 or loc.shape != (len(row_scale), len(column_scale)):
+            raise ValueError(
+                f"loc {tuple(loc.shape)} needs a row scale per row and a column scale per column, "
+                f"got {tuple(row_scale.shape)} and {tuple(column_scale.shape)}"
+            )
+        self.row_scale, self.column_scale = row_scale, column_scale
+        super().__init__(loc, row_scale.unsqueeze(-1) * column_scale, validate_args=validate_args)
+
+    def expand(self, batch_shape: torch.Size | tuple[int, ...], _instance: object = None) -> dist.Normal:
+        """A plain :class:`~pyro.distributions.Normal` of the same weights, expanded (as a ``pyro.plate`` of
+        sampled networks does); the factors matter only to :func:`linear`."""
+        return dist.Normal(self.loc, self.scale).expand(batch_shape)
+
+
 Weight = Tensor | Normal
 
 
@@ -29,7 +54,8 @@ def linear(
         networks, shapes ``(S, out, in)`` and ``(S, out)``, evaluated with one
         batched matrix product (output ``(S, B, out)``); or factorised Normals over
         those shapes, in which case the output is a draw of the pre-activation
-        (local reparameterisation), independent for every input.
+        (local reparameterisation), independent for every input. A :class:`RowColumnNormal`
+        weight's variance takes a matrix-vector product, not a matrix product.
     num_samples
         With Normal weights only: draw this many pre-activations per input and put
         them in a new leading dimension. The ``S`` draws of one input are independent
@@ -45,8 +71,11 @@ def linear(
     if isinstance(weight, Normal):
         bias_loc, bias_var = (bias.loc, bias.scale.square()) if isinstance(bias, Normal) else (bias, 0.0)
         mean = torch.nn.functional.linear(x, weight.loc, bias_loc)
-        dtype = variance_dtype or x.dtype  # .to() of a tensor already in a dtype returns it as is
-        var = torch.nn.functional.linear(x.square().to(dtype), weight.scale.square().to(dtype)).to(x.dtype)
+        if isinstance(weight, RowColumnNormal):
+            var = (x.square() @ weight.column_scale.square()).unsqueeze(-1) * weight.row_scale.square()
+        else:
+            dtype = variance_dtype or x.dtype  # .to() of a tensor already in a dtype returns it as is
+            var = torch.nn.functional.linear(x.square().to(dtype), weight.scale.square().to(dtype)).to(x.dtype)
         std = (var + bias_var).sqrt_()
         if num_samples is None:
             return torch.addcmul(mean, std, torch.randn_like(mean))

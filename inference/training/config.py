@@ -35,6 +35,7 @@ class TrainConfig:
         With ``local_reparam``, compute the pre-activations' variance (``x**2 @ scale**2``, half of the
         matrix products) in bfloat16 where the device has native bf16 units (:func:`inference.training.step.has_bf16_units`);
         elsewhere, and for the means, float32. The variance only sizes the noise; its rounding is far below the Monte Carlo error.
+        No effect with ``BNNConfig.row_column_scales``, whose variance is a matrix-vector product.
     shift
         Move each training digit by a random offset of up to this many pixels in x and y
         (:func:`inference.training.augment.random_shift`), a prior that a digit's class does not depend on where it sits.

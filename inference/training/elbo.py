@@ -19,6 +19,7 @@ from pyro.infer import TraceMeanField_ELBO
 from pyro.poutine.util import prune_subsample_sites
 from torch.distributions import kl_divergence
 
+from bnn.layers import RowColumnNormal
 from bnn.reparam import base_normal
 
 
@@ -29,14 +30,35 @@ def normal_kl_sum(q_loc: torch.Tensor, q_scale: torch.Tensor, p_loc: torch.Tenso
     A prior given as broadcast scalars (as ``Normal(0, s).expand(shape)`` is) is summed
     in closed form, in three passes over the guide's parameters.
     """
-    n = q_loc.numel()
     p_loc, p_scale = _scalar_if_constant(p_loc), _scalar_if_constant(p_scale)
     if p_loc.dim() == 0 and p_scale.dim() == 0:
-        # sum (q_loc - p_loc)**2 = sum q_loc**2 - 2 p_loc sum q_loc + n p_loc**2
-        sq_dist = q_loc.square().sum() - 2 * p_loc * q_loc.sum() + n * p_loc.square()
-        return n * p_scale.log() - q_scale.log().sum() + 0.5 * (q_scale.square().sum() + sq_dist) / p_scale.square() - 0.5 * n
+        return _constant_prior_kl_sum(q_loc, q_scale.log().sum(), q_scale.square().sum(), p_loc, p_scale)
     kl = (p_scale / q_scale).log() + 0.5 * (q_scale.square() + (q_loc - p_loc).square()) / p_scale.square() - 0.5
     return torch.broadcast_to(kl, q_loc.shape).sum()
+
+
+def row_column_kl_sum(q: RowColumnNormal, p_loc: torch.Tensor, p_scale: torch.Tensor) -> torch.Tensor:
+    """:func:`normal_kl_sum` of a :class:`~bnn.layers.RowColumnNormal`, from its factors where the prior is constant.
+
+    With ``scale[i, j] = r[i] c[j]`` on an ``(out, in)`` matrix, ``sum log scale = in sum log r + out sum log c``
+    and ``sum scale**2 = sum r**2 sum c**2``: no pass over the weights' scales.
+    """
+    p_loc, p_scale = _scalar_if_constant(p_loc), _scalar_if_constant(p_scale)
+    if p_loc.dim() or p_scale.dim():
+        return normal_kl_sum(q.loc, q.scale, p_loc, p_scale)
+    rows, columns = q.loc.shape
+    log_scale_sum = columns * q.row_scale.log().sum() + rows * q.column_scale.log().sum()
+    var_sum = q.row_scale.square().sum() * q.column_scale.square().sum()
+    return _constant_prior_kl_sum(q.loc, log_scale_sum, var_sum, p_loc, p_scale)
+
+
+def _constant_prior_kl_sum(
+    q_loc: torch.Tensor, log_scale_sum: torch.Tensor, var_sum: torch.Tensor, p_loc: torch.Tensor, p_scale: torch.Tensor
+) -> torch.Tensor:
+    # sum (q_loc - p_loc)**2 = sum q_loc**2 - 2 p_loc sum q_loc + n p_loc**2
+    n = q_loc.numel()
+    sq_dist = q_loc.square().sum() - 2 * p_loc * q_loc.sum() + n * p_loc.square()
+    return n * p_scale.log() - log_scale_sum + 0.5 * (var_sum + sq_dist) / p_scale.square() - 0.5 * n
 
 
 def _scalar_if_constant(t: torch.Tensor) -> torch.Tensor:
@@ -75,7 +97,9 @@ class MeanFieldELBO(TraceMeanField_ELBO):
             if guide_site["mask"] is not None:
                 raise NotImplementedError(f"MeanFieldELBO does not support masked latent sites ({name!r})")
             q, p = base_normal(guide_site["fn"]), base_normal(model_site["fn"])
-            if q is not None and p is not None:
+            if isinstance(q, RowColumnNormal) and p is not None:
+                kl = row_column_kl_sum(q, p.loc, p.scale)
+            elif q is not None and p is not None:
                 kl = normal_kl_sum(q.loc, q.scale, p.loc, p.scale)
             else:
                 kl = kl_divergence(guide_site["fn"], model_site["fn"]).sum()

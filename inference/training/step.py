@@ -90,7 +90,9 @@ def check_scale_travel(trained: TrainedBNN, config: TrainConfig, steps_per_epoch
     prior. Short of that, the network keeps a narrow posterior where it should doubt, and refuses less.
     """
     model = trained.model.config
-    needed = inverse_softplus(model.prior_scale) - inverse_softplus(model.init_scale)
+    # With row-column scales each factor travels from the square root of init_scale to that of the prior's scale.
+    power = 0.5 if model.row_column_scales else 1.0
+    needed = inverse_softplus(model.prior_scale**power) - inverse_softplus(model.init_scale**power)
     steps = config.epochs * steps_per_epoch * (0.5 if config.cosine_lr else 1.0)
     if config.scale_lr * steps < needed:
         warnings.warn(

@@ -18,6 +18,14 @@ def test_round_trip_restores_guide_and_config(tmp_path, tiny):
     assert isinstance(load_model(path), TrainedBNN)
 
 
+def test_round_trip_of_row_column_scales(tmp_path):
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=8, num_data=100, row_column_scales=True))
+    loaded = load_model(save_checkpoint(tmp_path / "m.pt", trained))
+    assert loaded.config.row_column_scales
+    for (name, a), (_, b) in zip(trained.guide.state_dict().items(), loaded.guide.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, tiny):
     path = tmp_path / "m.pt"
     save_checkpoint(path, tiny)

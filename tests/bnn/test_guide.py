@@ -21,9 +21,10 @@ def test_initialisation_like_nn_linear_with_small_scales():
         assert torch.allclose(normal.scale, torch.tensor(1e-3), rtol=1e-4)
 
 
-def test_vectorised_sampling_has_the_posterior_moments():
+@pytest.mark.parametrize("row_column", [False, True])
+def test_vectorised_sampling_has_the_posterior_moments(row_column):
     torch.manual_seed(0)
-    model = BayesianMLP(BNNConfig(hidden_dim=3, init_scale=0.5))
+    model = BayesianMLP(BNNConfig(hidden_dim=3, init_scale=0.5, row_column_scales=row_column))
     guide = MeanFieldGuide(model)
     with torch.no_grad(), pyro.plate("networks", 20_000, dim=-1):
         trace = poutine.trace(guide).get_trace()
@@ -69,3 +70,19 @@ def test_guide_parameters_are_plain_torch_parameters():
     assert names == sorted(
         f"{layer}_{site}_{kind}" for layer in ("fc1", "fc2") for site in ("weight", "bias") for kind in ("loc", "rho")
     )
+
+
+def test_row_column_scales_have_one_factor_per_row_and_per_column():
+    model = BayesianMLP(BNNConfig(hidden_dim=4, init_scale=1e-2, row_column_scales=True))
+    guide = MeanFieldGuide(model)
+    shapes = {n: tuple(p.shape) for n, p in guide.named_parameters() if n.endswith("_rho")}
+    assert shapes == {
+        "fc1_weight_row_rho": (4,),
+        "fc1_weight_column_rho": (784,),
+        "fc1_bias_rho": (4,),
+        "fc2_weight_row_rho": (10,),
+        "fc2_weight_column_rho": (4,),
+        "fc2_bias_rho": (10,),
+    }
+    for normal in guide.posterior().values():  # every weight starts at init_scale, as without the factors
+        assert torch.allclose(normal.scale, torch.tensor(1e-2), rtol=1e-4)

@@ -7,6 +7,7 @@ import torch
 from pyro import poutine
 
 from bnn import BayesianMLP, BNNConfig, MeanFieldGuide, linear
+from bnn.layers import RowColumnNormal
 
 
 def test_forward_shapes_and_prior_sites():
@@ -66,6 +67,33 @@ def test_local_linear_matches_analytic_moments():
     var = x.square() @ weight.scale.square().T + bias.scale.square()
     assert torch.allclose(out.mean(0), mean, atol=0.02)
     assert torch.allclose(out.var(0), var, rtol=0.02, atol=0.01)
+
+
+@pytest.mark.parametrize("num_samples", [None, 3])
+def test_row_column_weights_draw_what_their_full_normal_draws(num_samples):
+    """The matrix-vector shortcut gives the pre-activations (and gradients) of the same Normal with its scale written out."""
+    torch.manual_seed(0)
+    x, loc = torch.rand(6, 5, dtype=torch.float64), torch.randn(4, 5, dtype=torch.float64)
+    row, column = (torch.rand(4, dtype=torch.float64) + 0.1).requires_grad_(), torch.rand(5, dtype=torch.float64) + 0.1
+    bias = dist.Normal(torch.randn(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64))
+    outs, grads = [], []
+    for weight in (RowColumnNormal(loc, row, column), dist.Normal(loc, row[:, None] * column)):
+        torch.manual_seed(1)
+        out = linear(x, weight, bias, num_samples=num_samples)
+        outs.append(out)
+        grads.append(torch.autograd.grad(out.square().sum(), row)[0])
+    assert outs[0].shape == ((6, 4) if num_samples is None else (3, 6, 4))
+    assert torch.allclose(outs[0], outs[1])
+    assert torch.allclose(grads[0], grads[1])
+
+
+def test_a_row_column_normal_is_the_outer_product_of_its_factors():
+    row, column = torch.tensor([1.0, 2.0]), torch.tensor([0.5, 1.0, 3.0])
+    normal = RowColumnNormal(torch.zeros(2, 3), row, column)
+    assert torch.equal(normal.scale, torch.tensor([[0.5, 1.0, 3.0], [1.0, 2.0, 6.0]]))
+    assert normal.sample((7,)).shape == (7, 2, 3)
+    with pytest.raises(ValueError, match=r"loc \(2, 3\) needs a row scale per row .* got \(3,\) and \(2,\)"):
+        RowColumnNormal(torch.zeros(2, 3), column, row)
 
 
 def test_a_bf16_variance_rounds_the_noise_scale_only():

@@ -9,7 +9,8 @@ from pyro.infer import TraceMeanField_ELBO
 from torch.distributions import Normal, kl_divergence
 
 from bnn import BayesianMLP, BNNConfig, LocalReparameterization, MeanFieldGuide
-from inference.training.elbo import MeanFieldELBO, normal_kl_sum
+from bnn.layers import RowColumnNormal
+from inference.training.elbo import MeanFieldELBO, normal_kl_sum, row_column_kl_sum
 
 
 @pytest.mark.parametrize("prior_loc, prior_scale", [(0.0, 1.0), (0.3, 2.5)])
@@ -27,14 +28,26 @@ def test_kl_of_an_elementwise_prior_matches_torch():
     assert torch.allclose(normal_kl_sum(q_loc, q_scale, p_loc.expand(5, 4), p_scale.expand(5, 4)), expected)
 
 
+@pytest.mark.parametrize("prior_loc, prior_scale", [(0.0, 1.0), (0.3, torch.rand(6, 1, dtype=torch.float64) + 0.5)])
+def test_kl_of_row_column_scales_matches_torch(prior_loc, prior_scale):
+    f64 = {"dtype": torch.float64}
+    q = RowColumnNormal(torch.randn(6, 9, **f64), torch.rand(6, **f64) + 0.05, torch.rand(9, **f64) + 0.05)
+    p_loc = torch.tensor(prior_loc, dtype=torch.float64).expand(6, 9)
+    p_scale = torch.as_tensor(prior_scale, dtype=torch.float64).expand(6, 9)
+    expected = kl_divergence(Normal(q.loc, q.scale), Normal(p_loc, p_scale)).sum()
+    assert torch.allclose(row_column_kl_sum(q, p_loc, p_scale), expected)
+
+
 def test_kl_is_zero_when_the_guide_is_the_prior():
     assert normal_kl_sum(torch.zeros(100), torch.ones(100), torch.zeros(()), torch.ones(())).abs() < 1e-6
 
 
 @pytest.mark.parametrize("kl_weight", [1.0, 0.1])
 @pytest.mark.parametrize("local", [False, True])
-def test_loss_and_gradients_equal_pyros(kl_weight, local):
-    model = BayesianMLP(BNNConfig(hidden_dim=8, num_data=50, init_scale=0.1, prior_scale=1.5)).double()
+@pytest.mark.parametrize("row_column", [False, True])
+def test_loss_and_gradients_equal_pyros(kl_weight, local, row_column):
+    config = BNNConfig(hidden_dim=8, num_data=50, init_scale=0.1, prior_scale=1.5, row_column_scales=row_column)
+    model = BayesianMLP(config).double()
     guide = MeanFieldGuide(model).double()
     scaled = poutine.scale(guide, scale=kl_weight)
     x, y = torch.rand(10, 784, dtype=torch.float64), torch.randint(0, 10, (10,))

@@ -123,6 +123,21 @@ def test_a_run_too_short_for_the_scales_to_reach_the_prior_warns():
         train(trained, synthetic(200), TrainConfig(epochs=1, batch_size=50, scale_lr=1e-3), progress=False)
 
 
+def test_row_column_factors_each_travel_to_the_square_root_of_the_prior_scale():
+    import math
+    import warnings
+
+    from inference.training.step import check_scale_travel
+
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=200, init_scale=0.01, row_column_scales=True))
+    needed = math.log(math.e - 1) - math.log(math.expm1(0.1))  # softplus^-1(sqrt(1)) - softplus^-1(sqrt(0.01))
+    with pytest.warns(UserWarning, match="scale_lr >= "):
+        check_scale_travel(trained, TrainConfig(epochs=2, scale_lr=0.99 * needed / 8), 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_scale_travel(trained, TrainConfig(epochs=2, scale_lr=1.01 * needed / 8), 4)
+
+
 def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
     import math
 
