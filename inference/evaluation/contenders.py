@@ -123,7 +123,13 @@ def train_networks(
                 loss = nn.functional.cross_entropy(net(x), y)
                 if oe_weight:
                     quarter = max(1, len(x) // 4)
-                    made = contrast_inputs(x[:quarter], y[:quarter], BNN_TRAINING.near_contrast, BNN_TRAINING.glyph_contrast)
+                    made = contrast_inputs(
+                        x[:quarter],
+                        y[:quarter],
+                        BNN_TRAINING.near_contrast,
+                        BNN_TRAINING.glyph_contrast,
+                        BNN_TRAINING.stroke_glyphs,
+                    )
                     loss = loss + oe_weight * uniform_cross_entropy(net(made)).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

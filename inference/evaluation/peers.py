@@ -6,7 +6,7 @@ on_epoch)`` calls ``on_epoch(seconds)`` after every epoch, and ``sample_probs(x,
 returns ``(S, N, 10)`` probabilities. :func:`measure` turns a contender into the figures of the
 comparison, from the same samples for every figure.
 
-- ``this project``: its defaults (local reparameterisation, KL weight 0.1, noise-contrastive prior),
+- ``this project``: its defaults (one weight sample per step, KL weight 0.1, noise-contrastive prior),
   and the same engine on the peers' objective (the plain ELBO, no contrast).
 - ``plain Pyro``: ``BayesianMLP`` with ``AutoNormal`` and ``TraceMeanField_ELBO`` through ``SVI.step``;
   prediction with ``pyro.infer.Predictive``.

@@ -30,7 +30,9 @@ class TrainConfig:
         seen ``1 / kl_weight`` times). Weights the data never inform still relax to
         the prior either way, which is what makes the network doubt unfamiliar inputs.
     local_reparam
-        Sample pre-activations instead of weights during training (lower variance, same ELBO).
+        Sample pre-activations instead of weights during training (lower variance, same ELBO). Off by default: one
+        weight sample per step takes half the matrix products, and with the written characters it scored better
+        on the near-digit study's criterion (``docs/design.md``).
     bf16_variance
         With ``local_reparam``, compute the pre-activations' variance (``x**2 @ scale**2``, half of the
         matrix products) in bfloat16 where the device has native bf16 units (:func:`inference.training.step.has_bf16_units`);
@@ -57,6 +59,9 @@ class TrainConfig:
         The share of those inputs that are typeset letters, symbols and shapes that are no digit, distorted as if
         written (:mod:`inference.training.glyphs`: outlier exposure with an auxiliary set); the rest are made as
         ``near_contrast`` says.
+    stroke_glyphs
+        The share of those written characters drawn from pen strokes (Hershey's single-stroke fonts) rather than
+        filled from font outlines (:func:`inference.training.glyphs.written_glyphs`).
     seed
         Seeds the initialisation, the shuffling and every Monte Carlo draw.
     checkpoint_every
@@ -68,13 +73,14 @@ class TrainConfig:
     lr: float = option(2e-3, "positive", "Adam learning rate of the means")
     scale_lr: float = option(5e-3, "positive", "Adam learning rate of the standard deviations")
     kl_weight: float = option(0.1, "positive", "weight of the KL term; 1 is the plain ELBO")
-    local_reparam: bool = option(True, "bool", "use the local reparameterisation (sample pre-activations, not weights)")
+    local_reparam: bool = option(False, "bool", "use the local reparameterisation (sample pre-activations, not weights)")
     bf16_variance: bool = option(True, "bool", "the pre-activations' variance in bfloat16 where the device has bf16 units")
     contrast_weight: float = option(
         0.3, "nonnegative", "weight of the noise-contrastive prior: uncertainty demanded on corrupted digits (0: off)"
     )
     near_contrast: float = option(0.0, "unit", "share of the contrast inputs made near the digits (strokes, warps, overlays)")
     glyph_contrast: float = option(0.25, "unit", "share of the contrast inputs that are written characters that are no digit")
+    stroke_glyphs: float = option(0.0, "unit", "share of the written characters drawn from pen strokes, not font outlines")
     distort: float = option(0.0, "nonnegative", "strength of the affine and elastic distortions of training digits (0: off)")
     cosine_lr: bool = option(False, "bool", "decay both learning rates to 0 along a cosine over the run")
     shift: int = option(0, "nonnegative_int", "move each training digit by up to this many pixels (0: off)")
@@ -94,4 +100,4 @@ class TrainConfig:
 
 
 #: Fields added after the first checkpoints, with the value that reproduces what those checkpoints were trained with.
-ADDED_SINCE_V1 = {"near_contrast": 0.0, "glyph_contrast": 0.0, "distort": 0.0, "bf16_variance": False}
+ADDED_SINCE_V1 = {"near_contrast": 0.0, "glyph_contrast": 0.0, "stroke_glyphs": 0.0, "distort": 0.0, "bf16_variance": False}

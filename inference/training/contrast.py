@@ -129,14 +129,20 @@ NEAR = (
 )
 
 
-def contrast_inputs(x: Tensor, y: Tensor | None = None, near: float = 0.0, glyphs: float = 0.0) -> Tensor:
+def contrast_inputs(
+    x: Tensor, y: Tensor | None = None, near: float = 0.0, glyphs: float = 0.0, stroke_glyphs: float = 0.0
+) -> Tensor:
     """``(B, 784)`` digits (and their ``(B,)`` labels) -> ``(B, 784)`` non-digits, each made by one corruption drawn
     at random: a written character that is no digit (:func:`inference.training.glyphs.written_glyphs`) with
-    probability ``glyphs``, else a near one (:data:`NEAR`) with probability ``near``, else a far one
-    (:data:`CORRUPTIONS`)."""
+    probability ``glyphs`` (a share ``stroke_glyphs`` of them drawn from pen strokes), else a near one
+    (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`)."""
     if near > 0 and y is None:
         raise ValueError("near-digit contrast inputs need the digits' labels")
-    kinds = [lambda x, y, c=c: c(x) for c in CORRUPTIONS] + list(NEAR) + [lambda x, y: written_glyphs(x.shape[0], x.device)]
+    kinds = (
+        [lambda x, y, c=c: c(x) for c in CORRUPTIONS]
+        + list(NEAR)
+        + [lambda x, y: written_glyphs(x.shape[0], x.device, stroke_glyphs)]
+    )
     far = torch.randint(len(CORRUPTIONS), (x.shape[0],), device=x.device)
     close = torch.randint(len(NEAR), (x.shape[0],), device=x.device) + len(CORRUPTIONS)
     which = torch.where(torch.rand(x.shape[0], device=x.device) < near, close, far)

@@ -1,4 +1,4 @@
-"""Typeset characters that are no digit, drawn as if by hand: outlier exposure with an auxiliary set made offline.
+"""Characters that are no digit, drawn as if by hand: outlier exposure with an auxiliary set made offline.
 
 Outlier exposure (Hendrycks, Mazeika & Dietterich 2019) trains on a large, diverse set of inputs from outside
 the task. Here that set is every letter, symbol and punctuation mark of the fonts that matplotlib bundles
@@ -9,6 +9,11 @@ character Unicode's confusables (UTS #39, through ``confusable_homoglyphs``) lin
 put in MNIST's format (:func:`mnist_format`) once per process; a minibatch's draws then go through Simard
 et al.'s distortions and, half of them, a wider pen, so that they look written rather than printed. No
 evaluation set is read.
+
+A second bank (:func:`stroke_glyph_bank`) holds the same kinds of characters as a pen draws them: Hershey's
+single-stroke fonts (Roman simplex, cursive and script simplex, through the ``Hershey-Fonts`` package) give each
+character as the lines a pen follows, so it is drawn with MNIST's pen (2.8 pixels wide once the character fills
+the 20x20 box) rather than filled from an outline. The same characters are left out.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torch.nn import functional
 
-from inference.data.preprocess import mnist_format
+from inference.data.preprocess import DIGIT_BOX, mnist_format
 from inference.training.augment import normalize_box, random_distortion
 
 #: matplotlib's bundled fonts the bank is drawn from: a sans, a serif and STIX's mathematical and symbol glyphs.
@@ -37,6 +42,18 @@ CATEGORIES = ("L", "S", "P")
 MIN_WIDTH_TO_HEIGHT = 0.4
 #: Pixels per em of the rendering, before :func:`mnist_format` scales the ink to MNIST's 20x20 box.
 RENDER_SIZE = 64
+#: Hershey's fonts drawn by :func:`stroke_glyph_bank`: its single-stroke fonts whose every glyph is the ASCII
+#: character of its code, so the digit look-alikes can be left out (its duplex, triplex and gothic fonts draw
+#: thickness with parallel lines; its Greek, Cyrillic and symbol fonts put other glyphs at ASCII's codes).
+STROKE_FONTS = ("futural", "cursive", "scripts")
+#: Hershey's cap height in font units; a mark under half of it (``.``, ``,``, ``'``) has no shape of its own once
+#: scaled to MNIST's box, and is left out.
+HERSHEY_CAP_HEIGHT = 21
+#: The pen, in pixels of MNIST's 20x20 box, before :func:`mnist_format`'s resampling, which widens it to MNIST's
+#: 2.8 pixels at the median (twice the ink's area over its outline; 2.7 for this bank).
+STROKE_PEN = 2.35
+#: Pixels per font unit of the stroke rendering.
+STROKE_SCALE = 8.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,6 +78,16 @@ def digit_lookalikes() -> frozenset[str]:
     return frozenset(found)
 
 
+def _allowed(char: str) -> bool:
+    """A printable letter, symbol or punctuation mark that is no digit look-alike."""
+    return (
+        char.isprintable()
+        and not char.isspace()
+        and unicodedata.category(char)[0] in CATEGORIES
+        and char not in digit_lookalikes()
+    )
+
+
 def _font_path(name: str) -> str:
     import matplotlib  # only its bundled fonts, and only when a bank is made: importing training stays light
 
@@ -72,11 +99,7 @@ def glyph_characters(font: str) -> list[str]:
     :data:`CATEGORIES`, printable, and no digit look-alike."""
     from matplotlib import ft2font
 
-    excluded = digit_lookalikes()
-    chars = (chr(code) for code in sorted(ft2font.FT2Font(_font_path(font)).get_charmap()))
-    return [
-        c for c in chars if c.isprintable() and not c.isspace() and unicodedata.category(c)[0] in CATEGORIES and c not in excluded
-    ]
+    return [c for c in map(chr, sorted(ft2font.FT2Font(_font_path(font)).get_charmap())) if _allowed(c)]
 
 
 def _width_to_height(image: np.ndarray, ink: float = 0.2) -> float:
@@ -101,11 +124,54 @@ def glyph_bank() -> Tensor:
     return torch.from_numpy(np.stack(images).astype(np.float32)).reshape(len(images), -1)
 
 
-def written_glyphs(n: int, device: torch.device) -> Tensor:
-    """``(n, 784)`` characters drawn at random from :func:`glyph_bank`, each under its own random distortion
+def draw_strokes(strokes: list[np.ndarray]) -> Image.Image:
+    """A character given as pen strokes (each ``(points, 2)``, x right and y down, in font units) drawn white on
+    black with round ends and joins, the pen sized so that the character, scaled to fill MNIST's box, has
+    :data:`STROKE_PEN`'s width."""
+    points = np.concatenate(strokes)
+    low, high = points.min(0), points.max(0)
+    pen = STROKE_PEN * (high - low).max() * STROKE_SCALE / (DIGIT_BOX - STROKE_PEN)
+    size = np.ceil((high - low) * STROKE_SCALE + 2 * pen).astype(int)
+    canvas = Image.new("L", (int(size[0]), int(size[1])), 0)
+    draw = ImageDraw.Draw(canvas)
+    for stroke in strokes:
+        line = [tuple(p) for p in (stroke - low) * STROKE_SCALE + pen]
+        if len(line) > 1:
+            draw.line(line, fill=255, width=round(pen), joint="curve")
+        for x, y in (line[0], line[-1]):
+            draw.ellipse([x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2], fill=255)
+    return canvas
+
+
+@functools.lru_cache(maxsize=1)
+def stroke_glyph_bank() -> Tensor:
+    """``(N, 784)`` float32: every character of :data:`STROKE_FONTS` that :func:`glyph_bank` would keep, drawn with a
+    pen by :func:`draw_strokes`, in MNIST's format (180 images, in well under a second)."""
+    from HersheyFonts import HersheyFonts  # only when a bank is made
+
+    font, images = HersheyFonts(), []
+    for name in STROKE_FONTS:
+        font.load_default_font(name)
+        for char in sorted(font.all_glyphs):
+            strokes = [np.asarray(s, dtype=np.float64) for s in font.strokes_for_text(char) if len(s)]
+            if not _allowed(char) or not strokes or np.ptp(np.concatenate(strokes), 0).max() < HERSHEY_CAP_HEIGHT / 2:
+                continue
+            image, has_ink = mnist_format(draw_strokes(strokes))
+            if has_ink and _width_to_height(image) > MIN_WIDTH_TO_HEIGHT:
+                images.append(image)
+    return torch.from_numpy(np.stack(images).astype(np.float32)).reshape(len(images), -1)
+
+
+def written_glyphs(n: int, device: torch.device, strokes: float = 0.0) -> Tensor:
+    """``(n, 784)`` characters drawn at random from :func:`stroke_glyph_bank` with probability ``strokes``, else
+    from :func:`glyph_bank`, each under its own random distortion
     (:func:`inference.training.augment.random_distortion`) and, for half of them, a pen one pixel wider."""
-    bank = glyph_bank()
-    drawn = bank[torch.randint(len(bank), (n,))].to(device)
+    typeset, penned = glyph_bank(), stroke_glyph_bank() if strokes > 0 else None
+    drawn = typeset[torch.randint(len(typeset), (n,))]
+    if penned is not None:
+        from_strokes = torch.rand(n) < strokes
+        drawn[from_strokes] = penned[torch.randint(len(penned), (int(from_strokes.sum()),))]
+    drawn = drawn.to(device)
     drawn = random_distortion(drawn, 1.0)
     thick = torch.rand(n, device=device) < 0.5
     wide = functional.max_pool2d(drawn.view(-1, 1, 28, 28), 3, stride=1, padding=1).reshape(n, -1)

@@ -153,7 +153,7 @@ def minibatch_loss(
             return elbo.differentiable_loss(model, scaled_guide, x, y)
         # A quarter of the batch is enough: the plate scales the factor to the data size either way.
         quarter = max(1, x.shape[0] // 4)
-        contrast = contrast_inputs(x[:quarter], y[:quarter], config.near_contrast, config.glyph_contrast)
+        contrast = contrast_inputs(x[:quarter], y[:quarter], config.near_contrast, config.glyph_contrast, config.stroke_glyphs)
         return elbo.differentiable_loss(model, scaled_guide, x, y, contrast, config.contrast_weight)
 
 

@@ -54,10 +54,11 @@ def test_selection_sets_keep_the_digits_and_mirror_or_turn_only_the_asymmetric_c
 
 
 def test_old_checkpoints_resume_without_the_options_they_never_had():
-    added = ("distort", "near_contrast", "glyph_contrast", "bf16_variance")
-    old = {k: v for k, v in TrainConfig(distort=1.0, near_contrast=0.5, glyph_contrast=0.5).to_dict().items() if k not in added}
-    restored = TrainConfig.from_dict(old)
+    added = ("distort", "near_contrast", "glyph_contrast", "stroke_glyphs", "bf16_variance")
+    made = TrainConfig(distort=1.0, near_contrast=0.5, glyph_contrast=0.5, stroke_glyphs=0.5)
+    restored = TrainConfig.from_dict({k: v for k, v in made.to_dict().items() if k not in added})
     assert restored.distort == 0.0 and restored.near_contrast == 0.0 and restored.glyph_contrast == 0.0
+    assert restored.stroke_glyphs == 0.0
     assert restored.bf16_variance is False
 
 
@@ -67,9 +68,16 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     assert TrainConfig(**train).scale_lr == 0.02 and TrainConfig().scale_lr != 0.02
     assert gate == {"class_density": False} and rule == {"alpha": 0.01}
     _, train, gate, rule = split_overrides(CONFIGURATIONS["scale lr 0.005, class density, alpha 0.02"])
-    assert train == {"scale_lr": 0.005, "bf16_variance": False, "glyph_contrast": 0.0}
+    assert train == {
+        "scale_lr": 0.005,
+        "bf16_variance": False,
+        "glyph_contrast": 0.0,
+        "stroke_glyphs": 0.0,
+        "local_reparam": True,
+    }
     assert (gate, rule) == ({"class_density": True}, {"alpha": 0.02})
     assert TrainConfig().glyph_contrast != 0.0  # the written characters came later: earlier rows keep them off
+    assert TrainConfig().local_reparam is False  # so did weight sampling: earlier rows keep local reparameterisation
 
 
 def test_overrides_reach_the_part_they_set_and_a_gate_or_rule_change_reuses_the_trained_network():

@@ -50,10 +50,70 @@ def test_written_glyphs_are_distorted_draws_centred_like_mnist():
 
 def test_glyph_share_decides_how_many_contrast_inputs_are_written_characters(monkeypatch):
     marker = torch.full((784,), 0.123)
-    monkeypatch.setattr(contrast, "written_glyphs", lambda n, device: marker.expand(n, -1).clone())
+    shares = []
+
+    def written(n: int, device: torch.device, strokes: float) -> torch.Tensor:
+        shares.append(strokes)
+        return marker.expand(n, -1).clone()
+
+    monkeypatch.setattr(contrast, "written_glyphs", written)
     x, y = torch.rand(400, 784), torch.zeros(400, dtype=torch.long)
     is_glyph = lambda out: (out == 0.123).all(-1)  # noqa: E731
     assert not is_glyph(contrast.contrast_inputs(x, y, glyphs=0.0)).any()
     assert is_glyph(contrast.contrast_inputs(x, y, near=0.5, glyphs=1.0)).all()
     share = is_glyph(contrast.contrast_inputs(x, y, glyphs=0.25)).float().mean()
     assert 0.15 < share < 0.35
+    contrast.contrast_inputs(x, y, glyphs=1.0, stroke_glyphs=0.5)
+    assert shares[-1] == 0.5
+
+
+def _mnist_pen_width(images: torch.Tensor) -> float:
+    """Twice the ink's area over its outline, at the median: MNIST's training digits measure 2.8 pixels."""
+    from scipy import ndimage
+
+    ink = (images > 0.5).view(-1, 28, 28).numpy()
+    return float(np.median([2 * b.sum() / (b & ~ndimage.binary_erosion(b)).sum() for b in ink]))
+
+
+def test_the_stroke_bank_draws_characters_with_mnists_pen_and_no_bars():
+    bank = glyphs.stroke_glyph_bank()
+    assert bank.dtype == torch.float32 and bank.shape[1] == 784 and len(bank) > 150
+    assert bank.min() >= 0 and bank.max() <= 1
+    image = bank.view(-1, 28, 28)
+    extent = torch.maximum((image.amax(1) > 0.2).sum(-1), (image.amax(2) > 0.2).sum(-1))
+    assert (extent <= 21).all() and extent.float().median() == 20
+    assert 2.4 < _mnist_pen_width(bank) < 3.2
+    assert min(glyphs._width_to_height(a) for a in image.numpy()) > glyphs.MIN_WIDTH_TO_HEIGHT
+
+
+def test_the_stroke_bank_holds_the_fonts_letters_but_not_their_digits_or_lookalikes():
+    from HersheyFonts import HersheyFonts
+
+    from inference.data.preprocess import mnist_format
+
+    font, bank = HersheyFonts(), glyphs.stroke_glyph_bank()
+    for name in glyphs.STROKE_FONTS:
+        font.load_default_font(name)
+
+        def drawn(char: str) -> torch.Tensor:
+            strokes = [np.asarray(s, dtype=np.float64) for s in font.strokes_for_text(char) if len(s)]
+            return torch.from_numpy(mnist_format(glyphs.draw_strokes(strokes))[0]).reshape(1, -1)
+
+        def distance(char: str) -> float:
+            return torch.cdist(drawn(char), bank).min().item()
+
+        assert distance("A") < 0.05 and distance("x") < 0.05  # cdist's own rounding
+        assert min(distance(c) for c in "0123456789OoIlS") > 1.0
+
+
+def test_a_share_of_the_written_characters_comes_from_pen_strokes(monkeypatch):
+    monkeypatch.setattr(glyphs, "random_distortion", lambda x, strength: x)
+    monkeypatch.setattr(glyphs, "normalize_box", lambda x: x)
+    monkeypatch.setattr(glyphs, "glyph_bank", lambda: torch.full((3, 784), 0.25))
+    monkeypatch.setattr(glyphs, "stroke_glyph_bank", lambda: torch.full((5, 784), 0.75))
+    torch.manual_seed(0)
+    from_strokes = lambda out: (out == 0.75).all(-1)  # noqa: E731
+    assert not from_strokes(glyphs.written_glyphs(400, torch.device("cpu"), 0.0)).any()
+    assert from_strokes(glyphs.written_glyphs(400, torch.device("cpu"), 1.0)).all()
+    share = from_strokes(glyphs.written_glyphs(2000, torch.device("cpu"), 0.5)).float().mean()
+    assert 0.45 < share < 0.55
