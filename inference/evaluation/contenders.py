@@ -33,7 +33,7 @@ from inference.calibration import conformal_p_values
 from inference.data import ImageSet
 from inference.posterior import entropy
 from inference.training import TrainConfig
-from inference.training.contrast import contrast_inputs
+from inference.training.contrast import contrast_batch
 
 #: The fraction of held-out validation digits every contender refuses.
 REFUSAL_RATE = 0.02
@@ -103,7 +103,7 @@ def train_networks(
     The accuracy after each epoch is that of the averaged members with dropout off (the usual
     weight-scaling approximation: 100 passes per epoch would cost more than the training).
 
-    With ``oe_weight``, a quarter of each batch is made into non-digits by :func:`contrast_inputs`, the same
+    With ``oe_weight``, a quarter of each batch is made into non-digits by :func:`contrast_batch`, the same
     kinds as the BNN's default training makes, and pushed towards the uniform answer, as the BNN's
     noise-contrastive prior does.
     """
@@ -122,14 +122,7 @@ def train_networks(
                 x, y = train_set.images[idx], train_set.labels[idx]
                 loss = nn.functional.cross_entropy(net(x), y)
                 if oe_weight:
-                    quarter = max(1, len(x) // 4)
-                    made = contrast_inputs(
-                        x[:quarter],
-                        y[:quarter],
-                        BNN_TRAINING.near_contrast,
-                        BNN_TRAINING.glyph_contrast,
-                        BNN_TRAINING.stroke_glyphs,
-                    )
+                    made = contrast_batch(x, y, BNN_TRAINING)
                     loss = loss + oe_weight * uniform_cross_entropy(net(made)).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

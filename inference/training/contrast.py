@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from inference.training.augment import elastic_field, gaussian_smoothing, grid_from, normalize_box, resample
+from inference.training.config import TrainConfig
 from inference.training.glyphs import written_glyphs
 
 BLOCK = 7
@@ -154,3 +155,11 @@ def contrast_inputs(
         if chosen.any():
             out[chosen] = corrupt(x[chosen], None if y is None else y[chosen])
     return out
+
+
+def contrast_batch(x: Tensor, y: Tensor, config: TrainConfig) -> Tensor:
+    """The contrast inputs of a training minibatch (``(B, 784)`` digits, ``(B,)`` labels): its first quarter made
+    into non-digits of the kinds ``config`` asks for (``near_contrast``, ``glyph_contrast``, ``stroke_glyphs``).
+    A quarter is enough: the likelihood plate scales their factor to the data size either way."""
+    quarter = max(1, x.shape[0] // 4)
+    return contrast_inputs(x[:quarter], y[:quarter], config.near_contrast, config.glyph_contrast, config.stroke_glyphs)

@@ -21,7 +21,7 @@ from bnn.guide import inverse_softplus
 from inference.rng import forked_rng
 from inference.training.augment import random_distortion, random_shift
 from inference.training.config import TrainConfig
-from inference.training.contrast import contrast_inputs
+from inference.training.contrast import contrast_batch
 from inference.training.elbo import MeanFieldELBO
 
 
@@ -151,9 +151,7 @@ def minibatch_loss(
     with reparam, pyro.validation_enabled(False):
         if not config.contrast_weight:
             return elbo.differentiable_loss(model, scaled_guide, x, y)
-        # A quarter of the batch is enough: the plate scales the factor to the data size either way.
-        quarter = max(1, x.shape[0] // 4)
-        contrast = contrast_inputs(x[:quarter], y[:quarter], config.near_contrast, config.glyph_contrast, config.stroke_glyphs)
+        contrast = contrast_batch(x, y, config)
         return elbo.differentiable_loss(model, scaled_guide, x, y, contrast, config.contrast_weight)
 
 

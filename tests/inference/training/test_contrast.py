@@ -114,3 +114,17 @@ def test_near_contrast_needs_labels_and_zero_never_draws_near_inputs(monkeypatch
     assert called == []
     contrast.contrast_inputs(torch.rand(64, 784), torch.zeros(64, dtype=torch.long), near=1.0)
     assert sorted(set(called)) == [0, 1, 2]
+
+
+def test_a_training_batch_s_contrast_inputs_are_its_first_quarter_made_as_the_config_asks(monkeypatch):
+    from inference.training import TrainConfig, contrast
+
+    calls = []
+    monkeypatch.setattr(contrast, "contrast_inputs", lambda x, y, *shares: calls.append((x, y, shares)) or x)
+    x, y = torch.rand(10, 784), torch.arange(10)
+    config = TrainConfig(near_contrast=0.1, glyph_contrast=0.2, stroke_glyphs=0.3)
+    contrast.contrast_batch(x, y, config)
+    made_from, labels, shares = calls[-1]
+    assert torch.equal(made_from, x[:2]) and torch.equal(labels, y[:2]) and shares == (0.1, 0.2, 0.3)
+    contrast.contrast_batch(x[:3], y[:3], config)  # never an empty quarter
+    assert len(calls[-1][0]) == 1
