@@ -41,6 +41,9 @@ class Calibration:
         How the scores were computed; p-values are exact only for predictions made the same way.
     split_size, split_seed
         Which training images were held out (:func:`inference.data.split_calibration`).
+    fisher_combination
+        How the gate combines its p-values: Fisher's statistic, calibrated on the second half of the held-out
+        digits (:mod:`inference.calibration.conformal`); ``False`` for Bonferroni's, as calibrations made before it.
     """
 
     entropy: Tensor
@@ -54,6 +57,7 @@ class Calibration:
     vae_particles: int
     split_size: int
     split_seed: int
+    fisher_combination: bool = True
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -77,6 +81,7 @@ class Calibration:
             "vae_particles": self.vae_particles,
             "split_size": self.split_size,
             "split_seed": self.split_seed,
+            "fisher_combination": self.fisher_combination,
         }
 
     @classmethod
@@ -99,6 +104,8 @@ class Calibration:
                 vae_particles=int(state["vae_particles"]),
                 split_size=int(state["split_size"]),
                 split_seed=int(state["split_seed"]),
+                # A calibration saved before Fisher's combination keeps the gate it was made with.
+                fisher_combination=bool(state.get("fisher_combination", False)),
             )
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise CalibrationError(f"the calibration is incomplete or does not fit its VAE: {err}") from None

@@ -13,8 +13,14 @@ for outliers with conformal p-values"):
   than the held-out digits (a blank page, a flat grey) is as unfamiliar as one far less
   likely. ``p = min(1, 2 min(p_low, p_high))``.
 
-They are combined by Bonferroni, ``p = min(1, k min_j p_j)``; refusing where ``p <= alpha``
-refuses an input exchangeable with the held-out digits with probability at most ``alpha``.
+They are combined by Fisher's statistic ``-2 sum_j log p_j``, itself calibrated conformally: the
+held-out digits' first half is the reference of the two p-values, the second half the reference of
+the statistic, and the gate's p-value is the statistic's conformal p-value against the second half.
+Refusing where it is ``<= alpha`` refuses an input exchangeable with the held-out digits with
+probability at most ``alpha``, however the two scores depend on each other (Fisher's chi-square
+table would need them independent; the conformal step needs only exchangeability). Unlike
+Bonferroni's ``min(1, k min_j p_j)`` it spends the whole of ``alpha``, and it refuses an input that
+is somewhat unusual on both scores, where Bonferroni refuses only one that is extreme on one.
 
 The optional risk gate picks the lowest confidence threshold whose error among answered
 held-out digits is below ``max_risk`` with confidence ``1 - delta``: each threshold of a
@@ -54,8 +60,20 @@ def two_sided_p_values(calibration_scores: Tensor, scores: Tensor) -> Tensor:
 
 
 def bonferroni(p_values: list[Tensor]) -> Tensor:
-    """``min(1, k min_j p_j)`` over ``k`` p-values (valid however they depend on each other)."""
+    """``min(1, k min_j p_j)`` over ``k`` p-values (valid however they depend on each other); the gate's combination
+    in calibrations made before Fisher's."""
     return (len(p_values) * torch.stack(p_values).min(0).values).clamp_max_(1.0)
+
+
+def fisher_statistic(p_values: list[Tensor]) -> Tensor:
+    """``-2 sum_j log p_j`` over ``k`` p-values ``(N,)`` each: large where they are small together."""
+    return -2.0 * torch.stack(p_values).double().log().sum(0)
+
+
+def reference_size(n: int) -> int:
+    """Of ``n`` held-out digits, how many (the first) are the components' reference; the rest calibrate their
+    combination."""
+    return n // 2
 
 
 def component_p_values(calibration_scores: dict[str, Tensor], scores: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -75,9 +93,22 @@ def gate_scores(source: Any) -> dict[str, Tensor]:
     return scores
 
 
-def unfamiliarity_p_value(calibration_scores: dict[str, Tensor], scores: dict[str, Tensor]) -> Tensor:
-    """``(N,)``: the Bonferroni combination of the gate's p-values."""
-    return bonferroni(list(component_p_values(calibration_scores, scores).values()))
+def unfamiliarity_p_value(
+    calibration_scores: dict[str, Tensor], scores: dict[str, Tensor], fisher_combination: bool = True
+) -> Tensor:
+    """``(N,)``: the gate's p-value, Fisher's combination of the components' p-values, calibrated (module docstring).
+
+    ``calibration_scores`` map each component to the held-out digits' ``(n,)`` scores, in the held-out order: the
+    first :func:`reference_size` of them are the components' reference, the rest calibrate the combination. With
+    ``fisher_combination=False``, Bonferroni's combination of the p-values against all of them.
+    """
+    if not fisher_combination:
+        return bonferroni(list(component_p_values(calibration_scores, scores).values()))
+    n = len(next(iter(calibration_scores.values())))
+    reference = {k: v[: reference_size(n)] for k, v in calibration_scores.items()}
+    combining = {k: v[reference_size(n) :] for k, v in calibration_scores.items()}
+    held_out = fisher_statistic(list(component_p_values(reference, combining).values()))
+    return conformal_p_values(held_out, fisher_statistic(list(component_p_values(reference, scores).values())))
 
 
 def certified_threshold(
@@ -112,6 +143,7 @@ def risk_threshold(
     alpha: float,
     max_risk: float,
     delta: float,
+    fisher_combination: bool = True,
 ) -> float:
     """The risk gate's confidence threshold, from the held-out digits that pass the gate and that the rule answers.
 
@@ -121,5 +153,5 @@ def risk_threshold(
     scores (one more than a new input's count), which makes the gate pass them slightly more often
     than it would pass a new digit.
     """
-    kept = (unfamiliarity_p_value(calibration_scores, calibration_scores) > alpha) & answered
+    kept = (unfamiliarity_p_value(calibration_scores, calibration_scores, fisher_combination) > alpha) & answered
     return certified_threshold(confidence[kept], correct[kept], max_risk, delta)

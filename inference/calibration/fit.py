@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from bnn import Calibration, TrainedBNN, VAEConfig
 from bnn.config import check_fields, option
-from inference.calibration.conformal import GATE_COMPONENTS
+from inference.calibration.conformal import GATE_COMPONENTS, reference_size
 from inference.calibration.density import train_vae, vae_elbo
 from inference.data import ImageSet
 from inference.posterior import summarise
@@ -23,21 +23,28 @@ class CalibrationConfig:
     class_density: bool = option(
         True, "bool", "score the density under the class the rule would answer (a VAE conditioned on the digit)"
     )
+    fisher_combination: bool = option(
+        True, "bool", "combine the gate's p-values by Fisher's statistic calibrated on half the held-out digits (off: Bonferroni)"
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
 
 
 def held_out_size(num_images: int, requested: int) -> int:
-    """How many of ``num_images`` training images a quick run holds out: a tenth, but at least 1,000 (fewer
-    leave the two-sided density test no p-value small enough to refuse at alpha = 0.01), at most half, and
+    """How many of ``num_images`` training images a quick run holds out: a tenth, but at least 1,000 (with fewer,
+    the gate's p-values grow coarse at the alphas in use: :func:`smallest_gate_p_value`), at most half, and
     never more than ``requested``."""
     return min(requested, max(num_images // 10, 1000), num_images // 2)
 
 
-def smallest_gate_p_value(n: int) -> float:
-    """The smallest p-value the gate can give with ``n`` held-out digits (the two-sided, Bonferroni-corrected density)."""
-    return min(1.0, 2 * len(GATE_COMPONENTS) / (n + 1))
+def smallest_gate_p_value(n: int, fisher_combination: bool = True) -> float:
+    """The smallest p-value the gate can give with ``n`` held-out digits: ``1 / (m + 1)``, where ``m`` of them
+    calibrate the combined statistic (the rest are its components' reference); under Bonferroni, the two-sided
+    density's ``2 * 2 / (n + 1)``."""
+    if not fisher_combination:
+        return min(1.0, 2 * len(GATE_COMPONENTS) / (n + 1))
+    return 1.0 / (n - reference_size(n) + 1)
 
 
 def calibrate(
@@ -62,10 +69,11 @@ def calibrate(
     config = config or CalibrationConfig(held_out=len(held_out))
     if len(held_out) < 1 or (held_out.labels < 0).any():
         raise ValueError("held_out must hold at least one labelled image")
-    if smallest_gate_p_value(len(held_out)) > 0.01:
+    smallest = smallest_gate_p_value(len(held_out), config.fisher_combination)
+    if smallest > 0.01:
         warnings.warn(
-            f"with {len(held_out)} held-out digits the gate's p-values are at least {smallest_gate_p_value(len(held_out)):.3f}: "
-            "at alpha below that, the density can refuse nothing. Hold out at least 1,000 digits.",
+            f"with {len(held_out)} held-out digits the gate's p-values are at least {smallest:.3f}: "
+            "at alpha below that, the gate can refuse nothing. Hold out at least 1,000 digits.",
             stacklevel=2,
         )
     device = trained.device
@@ -89,6 +97,7 @@ def calibrate(
         vae_particles=config.vae_particles,
         split_size=len(held_out),
         split_seed=split_seed,
+        fisher_combination=config.fisher_combination,
     )
     trained.calibration.validate()
     return trained.calibration

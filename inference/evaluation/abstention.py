@@ -149,7 +149,7 @@ def _ablation(result: AbstainResult, calibration: Calibration, alpha: float) -> 
         ),
         "density alone, one-sided (low ELBO)": one_sided_low,
         "density alone, two-sided": p["density"],
-        "combined (Bonferroni)": result.p_value,
+        "combined (the gate)": result.p_value,
     }
     return {name: (values <= alpha).float().mean().item() for name, values in variants.items()}
 
@@ -231,6 +231,7 @@ def evaluate(
             threshold=rule.threshold,
             resplits=resplits,
             seed=seed,
+            fisher_combination=cal.fisher_combination,
         )
     evaluation = Evaluation(
         mnist=digit_result,

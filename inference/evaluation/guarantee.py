@@ -76,11 +76,13 @@ def resplit_check(
     threshold: float,
     resplits: int = 200,
     seed: int = 0,
+    fisher_combination: bool = True,
 ) -> GuaranteeCheck:
     """Re-draw the calibration set ``resplits`` times from the pool of held-out and test digits.
 
     ``*_scores`` map each gate component to ``(n,)`` scores, ``*_levels`` are ``(n, C)``
-    percentile probabilities and ``*_labels`` ``(n,)`` classes.
+    percentile probabilities and ``*_labels`` ``(n,)`` classes; ``fisher_combination`` is the calibration's
+    (:func:`inference.calibration.unfamiliarity_p_value`).
     """
     scores = {k: torch.cat([calibration_scores[k].cpu(), test_scores[k].cpu()]) for k in calibration_scores}
     levels, labels = torch.cat([calibration_levels, test_levels]), torch.cat([calibration_labels, test_labels])
@@ -94,7 +96,7 @@ def resplit_check(
         order = torch.randperm(len(labels), generator=generator)
         cal, test = order[:n_cal], order[n_cal:]
         cal_scores = {k: v[cal] for k, v in scores.items()}
-        p = unfamiliarity_p_value(cal_scores, {k: v[test] for k, v in scores.items()})
+        p = unfamiliarity_p_value(cal_scores, {k: v[test] for k, v in scores.items()}, fisher_combination)
         false_refusal.append((p <= alpha).float().mean().item())
         cutoff = risk_threshold(
             cal_scores,
@@ -104,6 +106,7 @@ def resplit_check(
             alpha=alpha,
             max_risk=max_risk,
             delta=delta,
+            fisher_combination=fisher_combination,
         )
         answered = (p > alpha) & has_answer[test] & (confidence[test] >= cutoff)
         coverage.append(answered.float().mean().item())

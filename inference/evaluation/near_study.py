@@ -35,6 +35,7 @@ from bnn import BNNConfig, TrainedBNN, load_checkpoint, save_checkpoint
 from inference.calibration import CalibrationConfig, calibrate
 from inference.data import ImageSet, load_mnist, split_calibration
 from inference.evaluation.abstention import evaluate
+from inference.evaluation.report.markdown import mean_and_sd
 from inference.predictive import ABSTAIN, DEFAULT_RULE, Rule, predict_with_abstain
 from inference.training import TrainConfig, train
 
@@ -48,6 +49,7 @@ AS_BEGUN: dict[str, Any] = {
     "glyph_contrast": 0.0,
     "stroke_glyphs": 0.0,
     "local_reparam": True,
+    "fisher_combination": False,
 }
 
 #: The configurations tried, by name: overrides of :class:`TrainConfig`, :class:`BNNConfig`,
@@ -146,6 +148,32 @@ TRIED: dict[str, dict[str, Any]] = {
     "weight sampling, glyph contrast 0.25, scale lr 0.005, class density, alpha 0.02": {
         "local_reparam": False,
         "glyph_contrast": 0.25,
+        "scale_lr": 0.005,
+        "class_density": True,
+        "alpha": 0.02,
+    },
+    # Weight sampling's cheaper epoch spent on more epochs (no distortions), within make train's 5 minutes.
+    "weight sampling, glyph contrast 0.25, 40 epochs, scale lr 0.005, class density, alpha 0.02": {
+        "local_reparam": False,
+        "glyph_contrast": 0.25,
+        "epochs": 40,
+        "scale_lr": 0.005,
+        "class_density": True,
+        "alpha": 0.02,
+    },
+    "weight sampling, glyph contrast 0.5, scale lr 0.005, class density, alpha 0.02": {
+        "local_reparam": False,
+        "glyph_contrast": 0.5,
+        "scale_lr": 0.005,
+        "class_density": True,
+        "alpha": 0.02,
+    },
+    # The gate's two p-values combined by Fisher's statistic, calibrated on half the held-out digits, instead of by
+    # Bonferroni: it spends all of alpha and refuses what is somewhat unusual on both scores.
+    "weight sampling, glyph contrast 0.25, Fisher's combination, scale lr 0.005, class density, alpha 0.02": {
+        "local_reparam": False,
+        "glyph_contrast": 0.25,
+        "fisher_combination": True,
         "scale_lr": 0.005,
         "class_density": True,
         "alpha": 0.02,
@@ -287,18 +315,38 @@ def criterion(trial_figures: dict[str, dict[str, float]]) -> float:
 
 
 def select(trials: list[NearTrial]) -> str:
-    """The configuration to keep, judged on the selection digits alone, over the seeds every configuration ran."""
-    names = list(dict.fromkeys(t.name for t in trials))
-    seeds = set.intersection(*({t.seed for t in trials if t.name == n} for n in names))
+    """The configuration to keep, judged on the selection digits alone.
 
-    def mean(name: str, value: Any) -> float:
-        values = [value(t.selection) for t in trials if t.name == name and t.seed in seeds]
+    Every configuration runs seed 0 first; only one whose seed 0 passed the bar written before it ran goes on to
+    more seeds. So the choice is among the configurations that ran the most seeds, over the seeds they share: one
+    lucky seed cannot outrank a mean over three. Taken in the order they ran, an eligible configuration replaces
+    the one chosen so far only if its mean criterion is lower by more than the chosen one's sd over the seeds: a
+    gain within the seeds' noise does not change the default.
+    """
+    ran = {n: {t.seed for t in trials if t.name == n} for n in dict.fromkeys(t.name for t in trials)}
+    most = max(len(s) for s in ran.values())
+    names = [n for n, s in ran.items() if len(s) == most]
+    seeds = set.intersection(*(ran[n] for n in names))
+
+    def mean(name: str, value: Any, over: set[int] = seeds) -> float:
+        values = [value(t.selection) for t in trials if t.name == name and t.seed in over]
         return sum(values) / len(values)
 
-    accuracy = {n: mean(n, lambda s: s["digits"]["forced_accuracy"]) for n in names}
-    floor = accuracy["baseline"] - MAX_ACCURACY_LOSS if "baseline" in names else 0.0
-    eligible = [n for n in names if accuracy[n] >= floor and mean(n, lambda s: s["digits"]["refused"]) <= MAX_SELECTION_REFUSED]
-    return min(eligible or names, key=lambda n: mean(n, criterion))
+    def spread(name: str) -> float:
+        return mean_and_sd([criterion(t.selection) for t in trials if t.name == name and t.seed in seeds])[1]
+
+    def accuracy(name: str, over: set[int] = seeds) -> float:
+        return mean(name, lambda s: s["digits"]["forced_accuracy"], over)
+
+    # The baseline's accuracy on the seeds it shares with the finalists (all of its own where it shares none).
+    floor = accuracy("baseline", (ran["baseline"] & seeds) or ran["baseline"]) - MAX_ACCURACY_LOSS if "baseline" in ran else 0.0
+    eligible = [n for n in names if accuracy(n) >= floor and mean(n, lambda s: s["digits"]["refused"]) <= MAX_SELECTION_REFUSED]
+    chosen = None
+    for name in eligible or names:
+        if chosen is None or mean(name, criterion) < mean(chosen, criterion) - spread(chosen):
+            chosen = name
+    assert chosen is not None
+    return chosen
 
 
 def as_dict(trials: list[NearTrial]) -> list[dict[str, Any]]:

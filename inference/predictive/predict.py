@@ -129,7 +129,9 @@ def predict_with_abstain(
         assert calibration is not None  # checked by _resolve_mode
         density = vae_elbo(calibration.vae, x, calibration.vae_particles, seed, classes=level.argmax(-1)).cpu()
         held_out = conformal.gate_scores(calibration)
-        p_value = conformal.unfamiliarity_p_value(held_out, {"entropy": entropies, "density": density})
+        p_value = conformal.unfamiliarity_p_value(
+            held_out, {"entropy": entropies, "density": density}, calibration.fisher_combination
+        )
         if max_risk is not None:
             held_answers, _ = answer(calibration.percentile_probs, threshold)
             cutoff = conformal.risk_threshold(
@@ -140,6 +142,7 @@ def predict_with_abstain(
                 alpha=alpha,
                 max_risk=max_risk,
                 delta=delta,
+                fisher_combination=calibration.fisher_combination,
             )
             reason = torch.where((reason == ANSWERED) & (level.max(-1).values < cutoff), TOO_UNCERTAIN, reason)
         reason = torch.where(p_value <= alpha, UNFAMILIAR, reason)

@@ -89,7 +89,8 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
         "",
         (
             f"**Calibrated rule**: the same candidates, behind a gate that refuses an input when its conformal p-value "
-            f"(predictive entropy and {density}, two-sided, combined by Bonferroni) is at most alpha = {rule['alpha']:g}, "
+            f"(predictive entropy and {density}, two-sided, combined by Fisher's statistic, calibrated) "
+            f"is at most alpha = {rule['alpha']:g}, "
             "computed against held-out training digits"
             + (
                 f"; answers below the confidence that keeps the error under {rule['max_risk']:g} are refused too"
@@ -133,7 +134,7 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
             f"## The gate's components (alpha = {rule['alpha']:g})",
             "",
             "Fraction of each set refused by each component of the gate alone (each at level alpha), and by their "
-            "Bonferroni combination (the calibrated rule's gate). MNIST's column is the false-refusal rate.",
+            "combination (Fisher's statistic, calibrated: the calibrated rule's gate). MNIST's column is the false-refusal rate.",
             "",
             "| gate | " + " | ".join(evaluation.ablation) + " |",
             "|---|" + "---|" * len(evaluation.ablation),

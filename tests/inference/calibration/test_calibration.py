@@ -7,7 +7,7 @@ import torch
 
 from bnn import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from inference import ABSTAIN, Rule, decide, predict_with_abstain
-from inference.calibration import bonferroni, certified_threshold, conformal_p_values, two_sided_p_values, unfamiliarity_p_value
+from inference.calibration import certified_threshold, conformal_p_values, two_sided_p_values, unfamiliarity_p_value
 from inference.posterior import entropy, mutual_information
 from inference.predictive import DEFAULT_RULE, TOO_UNCERTAIN, UNFAMILIAR
 from tests.conftest import synthetic, trained_on_synthetic
@@ -21,8 +21,32 @@ def test_p_values_match_the_formula_by_hand():
     # two-sided: 2 * min(upper, lower); lower at s = 0 is (1 + 0) / 5
     two = two_sided_p_values(calibration, torch.tensor([0.0, 2.5, 9.0]))
     assert two.tolist() == pytest.approx([0.4, 1.0, 0.4])
-    assert bonferroni([torch.tensor([0.2, 0.9]), torch.tensor([0.5, 0.3])]).tolist() == pytest.approx([0.4, 0.6])
-    assert bonferroni([torch.tensor([0.9]), torch.tensor([0.8])]).tolist() == [1.0]  # a p-value never exceeds 1
+
+
+def test_the_gate_combines_by_fishers_statistic_calibrated_on_the_second_half_by_hand():
+    # Held-out digits in order: the first two are the components' reference, the last two calibrate the combination.
+    held_out = {"entropy": torch.tensor([1.0, 3.0, 2.0, 4.0]), "density": torch.tensor([0.0, 10.0, 5.0, 5.0])}
+    # Their component p-values against the reference: entropy 2 -> 2/3, 4 -> 1/3; density 5 -> min(1, 2 * 2/3) = 1.
+    # Fisher's statistics: -2 log(2/3) = 0.811 and -2 log(1/3) = 2.197.
+    new = {"entropy": torch.tensor([5.0, 2.0, 4.0]), "density": torch.tensor([20.0, 5.0, 5.0])}
+    # 5 -> 1/3 and density 20 -> 2 * 1/3: statistic 3.008, above both: 1/3. The others equal one or both.
+    assert unfamiliarity_p_value(held_out, new).tolist() == pytest.approx([1 / 3, 1.0, 2 / 3])
+
+
+def test_the_gate_refuses_what_is_unusual_on_both_scores_more_than_what_is_extreme_on_one():
+    # Independent scores, so Fisher's statistic is chi-square with 4 degrees of freedom among digits.
+    g = torch.Generator().manual_seed(0)
+    n = 20_000
+    held_out = {"entropy": torch.rand(n, generator=g), "density": torch.randn(n, generator=g)}
+    normal = scipy.stats.norm
+
+    def at(p_entropy: float, p_density: float) -> dict[str, torch.Tensor]:
+        return {"entropy": torch.tensor([1 - p_entropy]), "density": torch.tensor([normal.ppf(p_density / 2)])}
+
+    both = unfamiliarity_p_value(held_out, at(0.03, 0.03)).item()  # Bonferroni: 2 * 0.03 = 0.06, passed at 0.02
+    assert both == pytest.approx(scipy.stats.chi2.sf(-2 * np.log(0.03 * 0.03), 4), abs=0.004) and both < 0.02
+    one = unfamiliarity_p_value(held_out, at(0.008, 1.0)).item()  # Bonferroni: 0.016, refused at 0.02
+    assert one == pytest.approx(scipy.stats.chi2.sf(-2 * np.log(0.008), 4), abs=0.01) and one > 0.02
 
 
 def test_conformal_p_values_are_super_uniform_on_exchangeable_data():
@@ -209,9 +233,9 @@ def test_held_out_size_for_quick_runs_and_the_smallest_p_value():
     assert held_out_size(1500, 5000) == 750  # ... but never more than half
     assert held_out_size(60_000, 0) == 0
     assert type(held_out_size(12_345, 5000)) is int and held_out_size(12_345, 5000) == 1234
-    # Two components, the density two-sided: 2 * 2 / (n + 1).
-    assert smallest_gate_p_value(3999) == pytest.approx(0.001)
-    assert smallest_gate_p_value(199) == pytest.approx(0.02)
+    # 1 / (m + 1), where m = n - n // 2 held-out digits calibrate the combination.
+    assert smallest_gate_p_value(3999) == pytest.approx(1 / 2001)
+    assert smallest_gate_p_value(199) == pytest.approx(1 / 101)
     assert smallest_gate_p_value(0) == 1.0
 
 
@@ -276,6 +300,27 @@ def test_a_calibration_of_one_digit_is_valid_and_of_none_is_refused(calibrated):
         Calibration.from_state(none)
     with pytest.raises(CalibrationError, match=r"calibration entropy is .*; expected 1 dimension\(s\) of length -1"):
         Calibration.from_state(state | {"labels": state["labels"].tolist()})
+
+
+def test_a_calibration_keeps_its_combination_and_one_saved_before_fisher_keeps_bonferroni(calibrated):
+    from bnn.calibration import Calibration
+    from inference.calibration import bonferroni, component_p_values, gate_scores
+
+    state = calibrated.calibration.to_state()
+    assert state["fisher_combination"] is True and Calibration.from_state(state).fisher_combination is True
+    before = {k: v for k, v in state.items() if k != "fisher_combination"}
+    old = Calibration.from_state(before)
+    assert old.fisher_combination is False
+    # The prediction uses the calibration's own combination.
+    images = synthetic(40, seed=11).images
+    model = calibrated
+    model.calibration = old
+    try:
+        result = predict_with_abstain(model, images, 20, mode="calibrated")
+    finally:
+        model.calibration = Calibration.from_state(state)
+    by_hand = bonferroni(list(component_p_values(gate_scores(old), gate_scores(result)).values()))
+    assert torch.allclose(result.p_value, by_hand)
 
 
 def test_a_class_conditional_vae_scores_a_digit_higher_under_its_own_class():

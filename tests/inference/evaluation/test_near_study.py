@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from inference.calibration import CalibrationConfig
 from inference.data import ImageSet
 from inference.evaluation.near_study import (
     ASYMMETRIC,
@@ -36,9 +37,35 @@ def test_select_picks_the_cheapest_configuration_that_keeps_accuracy_and_coverag
         NearTrial("cheap but inaccurate", 0, {}, 1.0, _figures(accuracy=0.975, shapes_wrong=0.0)),
         NearTrial("cheap but refuses digits", 0, {}, 1.0, _figures(refused=0.05, shapes_wrong=0.0)),
         NearTrial("better", 0, {}, 1.0, _figures(shapes_wrong=0.2)),
-        NearTrial("baseline", 1, {}, 1.0, _figures(shapes_wrong=0.0)),
     ]
-    assert select(trials) == "better"  # the baseline's seed 1 is not shared by every configuration, so it does not count
+    assert select(trials) == "better"
+
+
+def test_select_chooses_among_the_configurations_that_ran_the_most_seeds():
+    trials = [
+        NearTrial("baseline", 0, {}, 1.0, _figures(shapes_wrong=0.5)),
+        NearTrial("lucky on seed 0", 0, {}, 1.0, _figures(shapes_wrong=0.1)),
+        *(NearTrial("confirmed", seed, {}, 1.0, _figures(shapes_wrong=0.2)) for seed in (0, 1, 2)),
+        # Ran two seeds only: compared with "confirmed" it would win on seed 0 and 1, but it never ran seed 2.
+        *(NearTrial("stopped early", seed, {}, 1.0, _figures(shapes_wrong=0.15)) for seed in (0, 1)),
+    ]
+    assert select(trials) == "confirmed"
+    # The accuracy floor still comes from the baseline, on the seeds it ran.
+    trials.append(NearTrial("confirmed but inaccurate", 0, {}, 1.0, _figures(accuracy=0.975, shapes_wrong=0.0)))
+    trials += [NearTrial("confirmed but inaccurate", s, {}, 1.0, _figures(accuracy=0.975, shapes_wrong=0.0)) for s in (1, 2)]
+    assert select(trials) == "confirmed"
+
+
+def test_a_configuration_replaces_the_choice_only_by_more_than_the_seeds_noise():
+    def three(name, costs):
+        return [NearTrial(name, seed, {}, 1.0, _figures(shapes_wrong=c)) for seed, c in enumerate(costs)]
+
+    # "first" scores mean shapes_wrong 0.30 with sd 0.02: its criterion's sd is 0.01 (two of four sets move).
+    trials = three("first", [0.28, 0.30, 0.32])
+    assert select([*trials, *three("within noise", [0.29, 0.29, 0.29])]) == "first"  # 0.005 lower: within 0.01
+    assert select([*trials, *three("beyond noise", [0.27, 0.27, 0.27])]) == "beyond noise"  # 0.015 lower
+    # The order matters: the one run first is the incumbent.
+    assert select([*three("within noise", [0.29, 0.29, 0.29]), *trials]) == "within noise"
 
 
 def test_selection_sets_keep_the_digits_and_mirror_or_turn_only_the_asymmetric_classes():
@@ -66,7 +93,7 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     # "baseline" is the default of when the study began, whatever the default is today.
     model, train, gate, rule = split_overrides(CONFIGURATIONS["baseline"])
     assert TrainConfig(**train).scale_lr == 0.02 and TrainConfig().scale_lr != 0.02
-    assert gate == {"class_density": False} and rule == {"alpha": 0.01}
+    assert gate == {"class_density": False, "fisher_combination": False} and rule == {"alpha": 0.01}
     _, train, gate, rule = split_overrides(CONFIGURATIONS["scale lr 0.005, class density, alpha 0.02"])
     assert train == {
         "scale_lr": 0.005,
@@ -75,9 +102,10 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
         "stroke_glyphs": 0.0,
         "local_reparam": True,
     }
-    assert (gate, rule) == ({"class_density": True}, {"alpha": 0.02})
+    assert (gate, rule) == ({"class_density": True, "fisher_combination": False}, {"alpha": 0.02})
     assert TrainConfig().glyph_contrast != 0.0  # the written characters came later: earlier rows keep them off
     assert TrainConfig().local_reparam is False  # so did weight sampling: earlier rows keep local reparameterisation
+    assert CalibrationConfig().fisher_combination  # and Fisher's combination: earlier rows keep Bonferroni
 
 
 def test_overrides_reach_the_part_they_set_and_a_gate_or_rule_change_reuses_the_trained_network():
