@@ -42,8 +42,8 @@ class Calibration:
     split_size, split_seed
         Which training images were held out (:func:`inference.data.split_calibration`).
     fisher_combination
-        How the gate combines its p-values: Fisher's statistic, calibrated on the second half of the held-out
-        digits (:mod:`inference.calibration.conformal`); ``False`` for Bonferroni's, as calibrations made before it.
+        How the gate combines its p-values: Fisher's statistic, calibrated on a fixed random half of the held-out
+        digits (:mod:`inference.calibration.conformal`), or, ``False`` (the default), Bonferroni's.
     """
 
     entropy: Tensor
@@ -57,7 +57,7 @@ class Calibration:
     vae_particles: int
     split_size: int
     split_seed: int
-    fisher_combination: bool = True
+    fisher_combination: bool = False
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -104,7 +104,7 @@ class Calibration:
                 vae_particles=int(state["vae_particles"]),
                 split_size=int(state["split_size"]),
                 split_seed=int(state["split_seed"]),
-                # A calibration saved before Fisher's combination keeps the gate it was made with.
+                # A calibration saved before the option existed was made for Bonferroni's combination.
                 fisher_combination=bool(state.get("fisher_combination", False)),
             )
         except (KeyError, TypeError, ValueError, RuntimeError) as err:

@@ -13,14 +13,15 @@ for outliers with conformal p-values"):
   than the held-out digits (a blank page, a flat grey) is as unfamiliar as one far less
   likely. ``p = min(1, 2 min(p_low, p_high))``.
 
-They are combined by Fisher's statistic ``-2 sum_j log p_j``, itself calibrated conformally: the
-held-out digits' first half is the reference of the two p-values, the second half the reference of
-the statistic, and the gate's p-value is the statistic's conformal p-value against the second half.
-Refusing where it is ``<= alpha`` refuses an input exchangeable with the held-out digits with
-probability at most ``alpha``, however the two scores depend on each other (Fisher's chi-square
-table would need them independent; the conformal step needs only exchangeability). Unlike
-Bonferroni's ``min(1, k min_j p_j)`` it spends the whole of ``alpha``, and it refuses an input that
-is somewhat unusual on both scores, where Bonferroni refuses only one that is extreme on one.
+They are combined by Bonferroni, ``p = min(1, k min_j p_j)``; refusing where ``p <= alpha``
+refuses an input exchangeable with the held-out digits with probability at most ``alpha``.
+Optionally (``fisher_combination``) by Fisher's statistic ``-2 sum_j log p_j``, itself calibrated
+conformally: a fixed random half of the held-out digits is the reference of the two p-values, the
+other half the reference of the statistic, and the gate's p-value is the statistic's conformal
+p-value against that other half. The guarantee is the same, however the two scores depend on each
+other (Fisher's chi-square table would need them independent; the conformal step needs only
+exchangeability). It spends the whole of ``alpha``, and it refuses an input that is somewhat
+unusual on both scores, where Bonferroni refuses only one that is extreme on one.
 
 The optional risk gate picks the lowest confidence threshold whose error among answered
 held-out digits is below ``max_risk`` with confidence ``1 - delta``: each threshold of a
@@ -60,8 +61,7 @@ def two_sided_p_values(calibration_scores: Tensor, scores: Tensor) -> Tensor:
 
 
 def bonferroni(p_values: list[Tensor]) -> Tensor:
-    """``min(1, k min_j p_j)`` over ``k`` p-values (valid however they depend on each other); the gate's combination
-    in calibrations made before Fisher's."""
+    """``min(1, k min_j p_j)`` over ``k`` p-values (valid however they depend on each other)."""
     return (len(p_values) * torch.stack(p_values).min(0).values).clamp_max_(1.0)
 
 
@@ -70,10 +70,16 @@ def fisher_statistic(p_values: list[Tensor]) -> Tensor:
     return -2.0 * torch.stack(p_values).double().log().sum(0)
 
 
-def reference_size(n: int) -> int:
-    """Of ``n`` held-out digits, how many (the first) are the components' reference; the rest calibrate their
-    combination."""
-    return n // 2
+#: Seeds the fixed random split of the held-out digits between the components' reference and the combination's.
+SPLIT_SEED = 0
+
+
+def reference_split(n: int) -> tuple[Tensor, Tensor]:
+    """Indices of ``n`` held-out digits: a fixed random half, the components' reference, and the rest, which calibrate
+    their combination. Random rather than the first half: the held-out digits keep the training file's order, and
+    its writers are not spread evenly through it."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return order[: n // 2], order[n // 2 :]
 
 
 def component_p_values(calibration_scores: dict[str, Tensor], scores: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -94,19 +100,19 @@ def gate_scores(source: Any) -> dict[str, Tensor]:
 
 
 def unfamiliarity_p_value(
-    calibration_scores: dict[str, Tensor], scores: dict[str, Tensor], fisher_combination: bool = True
+    calibration_scores: dict[str, Tensor], scores: dict[str, Tensor], fisher_combination: bool = False
 ) -> Tensor:
-    """``(N,)``: the gate's p-value, Fisher's combination of the components' p-values, calibrated (module docstring).
+    """``(N,)``: the gate's p-value, the Bonferroni combination of the components' p-values.
 
-    ``calibration_scores`` map each component to the held-out digits' ``(n,)`` scores, in the held-out order: the
-    first :func:`reference_size` of them are the components' reference, the rest calibrate the combination. With
-    ``fisher_combination=False``, Bonferroni's combination of the p-values against all of them.
+    ``calibration_scores`` map each component to the held-out digits' ``(n,)`` scores, in the held-out order. With
+    ``fisher_combination``, Fisher's combination, calibrated (module docstring): :func:`reference_split` divides the
+    held-out digits between the components' reference and the combination's.
     """
     if not fisher_combination:
         return bonferroni(list(component_p_values(calibration_scores, scores).values()))
-    n = len(next(iter(calibration_scores.values())))
-    reference = {k: v[: reference_size(n)] for k, v in calibration_scores.items()}
-    combining = {k: v[reference_size(n) :] for k, v in calibration_scores.items()}
+    reference_idx, combining_idx = reference_split(len(next(iter(calibration_scores.values()))))
+    reference = {k: v[reference_idx] for k, v in calibration_scores.items()}
+    combining = {k: v[combining_idx] for k, v in calibration_scores.items()}
     held_out = fisher_statistic(list(component_p_values(reference, combining).values()))
     return conformal_p_values(held_out, fisher_statistic(list(component_p_values(reference, scores).values())))
 
@@ -143,7 +149,7 @@ def risk_threshold(
     alpha: float,
     max_risk: float,
     delta: float,
-    fisher_combination: bool = True,
+    fisher_combination: bool = False,
 ) -> float:
     """The risk gate's confidence threshold, from the held-out digits that pass the gate and that the rule answers.
 

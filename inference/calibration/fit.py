@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from bnn import Calibration, TrainedBNN, VAEConfig
 from bnn.config import check_fields, option
-from inference.calibration.conformal import GATE_COMPONENTS, reference_size
+from inference.calibration.conformal import GATE_COMPONENTS, reference_split
 from inference.calibration.density import train_vae, vae_elbo
 from inference.data import ImageSet
 from inference.posterior import summarise
@@ -24,7 +24,7 @@ class CalibrationConfig:
         True, "bool", "score the density under the class the rule would answer (a VAE conditioned on the digit)"
     )
     fisher_combination: bool = option(
-        True, "bool", "combine the gate's p-values by Fisher's statistic calibrated on half the held-out digits (off: Bonferroni)"
+        False, "bool", "combine the gate's p-values by Fisher's statistic calibrated on half the held-out digits, not Bonferroni"
     )
 
     def __post_init__(self) -> None:
@@ -38,13 +38,13 @@ def held_out_size(num_images: int, requested: int) -> int:
     return min(requested, max(num_images // 10, 1000), num_images // 2)
 
 
-def smallest_gate_p_value(n: int, fisher_combination: bool = True) -> float:
-    """The smallest p-value the gate can give with ``n`` held-out digits: ``1 / (m + 1)``, where ``m`` of them
-    calibrate the combined statistic (the rest are its components' reference); under Bonferroni, the two-sided
-    density's ``2 * 2 / (n + 1)``."""
-    if not fisher_combination:
-        return min(1.0, 2 * len(GATE_COMPONENTS) / (n + 1))
-    return 1.0 / (n - reference_size(n) + 1)
+def smallest_gate_p_value(n: int, fisher_combination: bool = False) -> float:
+    """The smallest p-value the gate can give with ``n`` held-out digits: under Bonferroni the two-sided density's
+    ``2 * 2 / (n + 1)``; under Fisher's combination ``1 / (m + 1)``, where ``m`` of them calibrate the combined
+    statistic (the rest are its components' reference)."""
+    if fisher_combination:
+        return 1.0 / (len(reference_split(n)[1]) + 1)
+    return min(1.0, 2 * len(GATE_COMPONENTS) / (n + 1))
 
 
 def calibrate(
@@ -73,7 +73,8 @@ def calibrate(
     if smallest > 0.01:
         warnings.warn(
             f"with {len(held_out)} held-out digits the gate's p-values are at least {smallest:.3f}: "
-            "at alpha below that, the gate can refuse nothing. Hold out at least 1,000 digits.",
+            f"at alpha below that, the {'gate' if config.fisher_combination else 'density'} can refuse nothing. "
+            "Hold out at least 1,000 digits.",
             stacklevel=2,
         )
     device = trained.device

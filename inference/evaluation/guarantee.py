@@ -76,7 +76,7 @@ def resplit_check(
     threshold: float,
     resplits: int = 200,
     seed: int = 0,
-    fisher_combination: bool = True,
+    fisher_combination: bool = False,
 ) -> GuaranteeCheck:
     """Re-draw the calibration set ``resplits`` times from the pool of held-out and test digits.
 

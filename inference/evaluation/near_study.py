@@ -319,9 +319,10 @@ def select(trials: list[NearTrial]) -> str:
 
     Every configuration runs seed 0 first; only one whose seed 0 passed the bar written before it ran goes on to
     more seeds. So the choice is among the configurations that ran the most seeds, over the seeds they share: one
-    lucky seed cannot outrank a mean over three. Taken in the order they ran, an eligible configuration replaces
-    the one chosen so far only if its mean criterion is lower by more than the chosen one's sd over the seeds: a
-    gain within the seeds' noise does not change the default.
+    lucky seed cannot outrank a mean over three. A configuration is eligible when, on every one of those seeds, it
+    keeps the accuracy floor and the cap on refused digits. Taken in the order they ran, an eligible configuration
+    replaces the one chosen so far only if its mean criterion is lower by more than the chosen one's sd over the
+    seeds: a gain within the seeds' noise does not change the default.
     """
     ran = {n: {t.seed for t in trials if t.name == n} for n in dict.fromkeys(t.name for t in trials)}
     most = max(len(s) for s in ran.values())
@@ -335,12 +336,14 @@ def select(trials: list[NearTrial]) -> str:
     def spread(name: str) -> float:
         return mean_and_sd([criterion(t.selection) for t in trials if t.name == name and t.seed in seeds])[1]
 
-    def accuracy(name: str, over: set[int] = seeds) -> float:
-        return mean(name, lambda s: s["digits"]["forced_accuracy"], over)
+    def eligible_on(figures: dict[str, dict[str, float]]) -> bool:
+        digits = figures["digits"]
+        return digits["forced_accuracy"] >= floor and digits["refused"] <= MAX_SELECTION_REFUSED
 
     # The baseline's accuracy on the seeds it shares with the finalists (all of its own where it shares none).
-    floor = accuracy("baseline", (ran["baseline"] & seeds) or ran["baseline"]) - MAX_ACCURACY_LOSS if "baseline" in ran else 0.0
-    eligible = [n for n in names if accuracy(n) >= floor and mean(n, lambda s: s["digits"]["refused"]) <= MAX_SELECTION_REFUSED]
+    base_seeds = (ran["baseline"] & seeds) or ran["baseline"] if "baseline" in ran else set()
+    floor = mean("baseline", lambda s: s["digits"]["forced_accuracy"], base_seeds) - MAX_ACCURACY_LOSS if base_seeds else 0.0
+    eligible = [n for n in names if all(eligible_on(t.selection) for t in trials if t.name == n and t.seed in seeds)]
     chosen = None
     for name in eligible or names:
         if chosen is None or mean(name, criterion) < mean(chosen, criterion) - spread(chosen):

@@ -78,6 +78,8 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
     rule, train = evaluation.rule, evaluation.training or {}
     conditional = (train.get("calibration") or {}).get("class_density")  # None in a state saved without it
     density = "the VAE's density of the input under the digit it would answer" if conditional else "VAE density"
+    fisher = (train.get("calibration") or {}).get("fisher_combination")
+    combined = "Fisher's statistic, calibrated" if fisher else "Bonferroni"
     lines = [
         "# Results",
         "",
@@ -89,7 +91,7 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
         "",
         (
             f"**Calibrated rule**: the same candidates, behind a gate that refuses an input when its conformal p-value "
-            f"(predictive entropy and {density}, two-sided, combined by Fisher's statistic, calibrated) "
+            f"(predictive entropy and {density}, two-sided, combined by {combined}) "
             f"is at most alpha = {rule['alpha']:g}, "
             "computed against held-out training digits"
             + (
@@ -134,7 +136,7 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
             f"## The gate's components (alpha = {rule['alpha']:g})",
             "",
             "Fraction of each set refused by each component of the gate alone (each at level alpha), and by their "
-            "combination (Fisher's statistic, calibrated: the calibrated rule's gate). MNIST's column is the false-refusal rate.",
+            f"combination ({combined}: the calibrated rule's gate). MNIST's column is the false-refusal rate.",
             "",
             "| gate | " + " | ".join(evaluation.ablation) + " |",
             "|---|" + "---|" * len(evaluation.ablation),

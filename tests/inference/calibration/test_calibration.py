@@ -7,7 +7,13 @@ import torch
 
 from bnn import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from inference import ABSTAIN, Rule, decide, predict_with_abstain
-from inference.calibration import certified_threshold, conformal_p_values, two_sided_p_values, unfamiliarity_p_value
+from inference.calibration import (
+    bonferroni,
+    certified_threshold,
+    conformal_p_values,
+    two_sided_p_values,
+    unfamiliarity_p_value,
+)
 from inference.posterior import entropy, mutual_information
 from inference.predictive import DEFAULT_RULE, TOO_UNCERTAIN, UNFAMILIAR
 from tests.conftest import synthetic, trained_on_synthetic
@@ -21,16 +27,33 @@ def test_p_values_match_the_formula_by_hand():
     # two-sided: 2 * min(upper, lower); lower at s = 0 is (1 + 0) / 5
     two = two_sided_p_values(calibration, torch.tensor([0.0, 2.5, 9.0]))
     assert two.tolist() == pytest.approx([0.4, 1.0, 0.4])
+    assert bonferroni([torch.tensor([0.2, 0.9]), torch.tensor([0.5, 0.3])]).tolist() == pytest.approx([0.4, 0.6])
+    assert bonferroni([torch.tensor([0.9]), torch.tensor([0.8])]).tolist() == [1.0]  # a p-value never exceeds 1
 
 
 def test_the_gate_combines_by_fishers_statistic_calibrated_on_the_second_half_by_hand():
-    # Held-out digits in order: the first two are the components' reference, the last two calibrate the combination.
-    held_out = {"entropy": torch.tensor([1.0, 3.0, 2.0, 4.0]), "density": torch.tensor([0.0, 10.0, 5.0, 5.0])}
+    from inference.calibration import reference_split
+
+    # Of four held-out digits, two are the components' reference and two calibrate the combination.
+    reference, combining = reference_split(4)
+    held_out = {"entropy": torch.empty(4), "density": torch.empty(4)}
+    held_out["entropy"][reference], held_out["density"][reference] = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 10.0])
+    held_out["entropy"][combining], held_out["density"][combining] = torch.tensor([2.0, 4.0]), torch.tensor([5.0, 5.0])
     # Their component p-values against the reference: entropy 2 -> 2/3, 4 -> 1/3; density 5 -> min(1, 2 * 2/3) = 1.
     # Fisher's statistics: -2 log(2/3) = 0.811 and -2 log(1/3) = 2.197.
     new = {"entropy": torch.tensor([5.0, 2.0, 4.0]), "density": torch.tensor([20.0, 5.0, 5.0])}
     # 5 -> 1/3 and density 20 -> 2 * 1/3: statistic 3.008, above both: 1/3. The others equal one or both.
-    assert unfamiliarity_p_value(held_out, new).tolist() == pytest.approx([1 / 3, 1.0, 2 / 3])
+    assert unfamiliarity_p_value(held_out, new, fisher_combination=True).tolist() == pytest.approx([1 / 3, 1.0, 2 / 3])
+
+
+def test_the_reference_half_is_a_fixed_random_half_of_the_held_out_digits():
+    from inference.calibration import reference_split
+
+    reference, combining = reference_split(1001)
+    assert len(reference) == 500 and len(combining) == 501
+    assert sorted(torch.cat([reference, combining]).tolist()) == list(range(1001))
+    assert torch.equal(reference, reference_split(1001)[0])  # the same split every time
+    assert 0.4 < (reference < 500).float().mean() < 0.6  # spread through the held-out order, not its first half
 
 
 def test_the_gate_refuses_what_is_unusual_on_both_scores_more_than_what_is_extreme_on_one():
@@ -43,9 +66,10 @@ def test_the_gate_refuses_what_is_unusual_on_both_scores_more_than_what_is_extre
     def at(p_entropy: float, p_density: float) -> dict[str, torch.Tensor]:
         return {"entropy": torch.tensor([1 - p_entropy]), "density": torch.tensor([normal.ppf(p_density / 2)])}
 
-    both = unfamiliarity_p_value(held_out, at(0.03, 0.03)).item()  # Bonferroni: 2 * 0.03 = 0.06, passed at 0.02
+    # Bonferroni: 2 * 0.03 = 0.06, passed at 0.02.
+    both = unfamiliarity_p_value(held_out, at(0.03, 0.03), fisher_combination=True).item()
     assert both == pytest.approx(scipy.stats.chi2.sf(-2 * np.log(0.03 * 0.03), 4), abs=0.004) and both < 0.02
-    one = unfamiliarity_p_value(held_out, at(0.008, 1.0)).item()  # Bonferroni: 0.016, refused at 0.02
+    one = unfamiliarity_p_value(held_out, at(0.008, 1.0), fisher_combination=True).item()  # Bonferroni: 0.016, refused
     assert one == pytest.approx(scipy.stats.chi2.sf(-2 * np.log(0.008), 4), abs=0.01) and one > 0.02
 
 
@@ -58,7 +82,8 @@ def test_conformal_p_values_are_super_uniform_on_exchangeable_data():
     assert scipy.stats.binomtest(refused, trials, alpha).pvalue > 1e-3
 
 
-def test_the_combined_gate_refuses_exchangeable_inputs_at_most_alpha_of_the_time():
+@pytest.mark.parametrize("fisher", [False, True], ids=["Bonferroni", "Fisher"])
+def test_the_combined_gate_refuses_exchangeable_inputs_at_most_alpha_of_the_time(fisher):
     g = torch.Generator().manual_seed(1)
     trials, n, alpha = 3000, 199, 0.05
     refused = 0
@@ -67,7 +92,7 @@ def test_the_combined_gate_refuses_exchangeable_inputs_at_most_alpha_of_the_time
         density = torch.randn(n + 1, generator=g) + entropy  # the two scores depend on each other
         cal = {"entropy": entropy[:n], "density": density[:n]}
         test = {"entropy": entropy[n:], "density": density[n:]}
-        refused += int(unfamiliarity_p_value(cal, test).item() <= alpha)
+        refused += int(unfamiliarity_p_value(cal, test, fisher).item() <= alpha)
     # At most alpha: a one-sided binomial test of "rate > alpha" must not reject.
     assert scipy.stats.binomtest(refused, trials, alpha, alternative="greater").pvalue > 1e-3
     assert refused / trials > alpha / 4  # and the gate does refuse some
@@ -233,10 +258,13 @@ def test_held_out_size_for_quick_runs_and_the_smallest_p_value():
     assert held_out_size(1500, 5000) == 750  # ... but never more than half
     assert held_out_size(60_000, 0) == 0
     assert type(held_out_size(12_345, 5000)) is int and held_out_size(12_345, 5000) == 1234
-    # 1 / (m + 1), where m = n - n // 2 held-out digits calibrate the combination.
-    assert smallest_gate_p_value(3999) == pytest.approx(1 / 2001)
-    assert smallest_gate_p_value(199) == pytest.approx(1 / 101)
+    # Two components, the density two-sided: 2 * 2 / (n + 1).
+    assert smallest_gate_p_value(3999) == pytest.approx(0.001)
+    assert smallest_gate_p_value(199) == pytest.approx(0.02)
     assert smallest_gate_p_value(0) == 1.0
+    # Fisher's: 1 / (m + 1), where m = n - n // 2 held-out digits calibrate the combination.
+    assert smallest_gate_p_value(3999, fisher_combination=True) == pytest.approx(1 / 2001)
+    assert smallest_gate_p_value(199, fisher_combination=True) == pytest.approx(1 / 101)
 
 
 def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated):
@@ -302,25 +330,28 @@ def test_a_calibration_of_one_digit_is_valid_and_of_none_is_refused(calibrated):
         Calibration.from_state(state | {"labels": state["labels"].tolist()})
 
 
-def test_a_calibration_keeps_its_combination_and_one_saved_before_fisher_keeps_bonferroni(calibrated):
+def test_a_calibration_keeps_its_combination_and_one_saved_before_the_option_keeps_bonferroni(calibrated):
     from bnn.calibration import Calibration
     from inference.calibration import bonferroni, component_p_values, gate_scores
 
     state = calibrated.calibration.to_state()
-    assert state["fisher_combination"] is True and Calibration.from_state(state).fisher_combination is True
-    before = {k: v for k, v in state.items() if k != "fisher_combination"}
-    old = Calibration.from_state(before)
-    assert old.fisher_combination is False
+    assert state["fisher_combination"] is False  # the default
+    fisher = Calibration.from_state(state | {"fisher_combination": True})
+    assert fisher.fisher_combination is True
+    assert Calibration.from_state({k: v for k, v in state.items() if k != "fisher_combination"}).fisher_combination is False
     # The prediction uses the calibration's own combination.
     images = synthetic(40, seed=11).images
     model = calibrated
-    model.calibration = old
     try:
+        model.calibration = fisher
         result = predict_with_abstain(model, images, 20, mode="calibrated")
     finally:
         model.calibration = Calibration.from_state(state)
-    by_hand = bonferroni(list(component_p_values(gate_scores(old), gate_scores(result)).values()))
-    assert torch.allclose(result.p_value, by_hand)
+    held_out = gate_scores(fisher)
+    assert torch.allclose(result.p_value, unfamiliarity_p_value(held_out, gate_scores(result), fisher_combination=True))
+    bonferroni_p = predict_with_abstain(model, images, 20, mode="calibrated").p_value
+    assert torch.allclose(bonferroni_p, bonferroni(list(component_p_values(held_out, gate_scores(result)).values())))
+    assert not torch.allclose(result.p_value, bonferroni_p)
 
 
 def test_a_class_conditional_vae_scores_a_digit_higher_under_its_own_class():
