@@ -330,26 +330,27 @@ def select(trials: list[NearTrial]) -> str:
     names = [n for n, s in ran.items() if len(s) == most]
     seeds = set.intersection(*(ran[n] for n in names))
 
-    def mean(name: str, value: Any, over: set[int] = seeds) -> float:
-        values = [value(t.selection) for t in trials if t.name == name and t.seed in over]
-        return sum(values) / len(values)
+    def figures(name: str, over: set[int] = seeds) -> list[dict[str, dict[str, float]]]:
+        return [t.selection for t in trials if t.name == name and t.seed in over]
 
-    def spread(name: str) -> float:
-        return mean_and_sd([criterion(t.selection) for t in trials if t.name == name and t.seed in seeds])[1]
-
-    def eligible_on(figures: dict[str, dict[str, float]]) -> bool:
-        digits = figures["digits"]
-        return digits["forced_accuracy"] >= floor and digits["refused"] <= MAX_SELECTION_REFUSED
+    def cost(name: str) -> tuple[float, float]:
+        return mean_and_sd([criterion(f) for f in figures(name)])
 
     # The baseline's accuracy on the seeds it shares with the finalists (all of its own where it shares none).
     base_seeds = (ran["baseline"] & seeds) or ran["baseline"] if "baseline" in ran else set()
-    floor = mean("baseline", lambda s: s["digits"]["forced_accuracy"], base_seeds) - MAX_ACCURACY_LOSS if base_seeds else 0.0
-    eligible = [n for n in names if all(eligible_on(t.selection) for t in trials if t.name == n and t.seed in seeds)]
-    chosen = None
-    for name in eligible or names:
-        if chosen is None or mean(name, criterion) < mean(chosen, criterion) - spread(chosen):
+    floor = 0.0
+    if base_seeds:
+        floor = mean_and_sd([f["digits"]["forced_accuracy"] for f in figures("baseline", base_seeds)])[0] - MAX_ACCURACY_LOSS
+
+    def eligible_on(f: dict[str, dict[str, float]]) -> bool:
+        return f["digits"]["forced_accuracy"] >= floor and f["digits"]["refused"] <= MAX_SELECTION_REFUSED
+
+    candidates = [n for n in names if all(eligible_on(f) for f in figures(n))] or names
+    chosen = candidates[0]
+    for name in candidates[1:]:
+        mean, sd = cost(chosen)
+        if cost(name)[0] < mean - sd:
             chosen = name
-    assert chosen is not None
     return chosen
 
 

@@ -76,10 +76,10 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
     """The markdown results page; ``kept`` holds the other scripts' sections from the previous page."""
     kept = kept or {}
     rule, train = evaluation.rule, evaluation.training or {}
-    conditional = (train.get("calibration") or {}).get("class_density")  # None in a state saved without it
+    calibration = train.get("calibration") or {}  # a state saved before an option lacks its key
+    conditional = calibration.get("class_density")
     density = "the VAE's density of the input under the digit it would answer" if conditional else "VAE density"
-    fisher = (train.get("calibration") or {}).get("fisher_combination")
-    combined = "Fisher's statistic, calibrated" if fisher else "Bonferroni"
+    combined = "Fisher's statistic, calibrated" if calibration.get("fisher_combination") else "Bonferroni"
     lines = [
         "# Results",
         "",
