@@ -42,8 +42,9 @@ class Calibration:
     split_size, split_seed
         Which training images were held out (:func:`inference.data.split_calibration`).
     fisher_combination
-        How the gate combines its p-values: Fisher's statistic, calibrated on a fixed random half of the held-out
-        digits (:mod:`inference.calibration.conformal`), or, ``False`` (the default), Bonferroni's.
+        How the gate combines its p-values: Fisher's statistic, ranked among the held-out digits' own
+        (:func:`inference.calibration.fisher_p_values`; :class:`inference.calibration.CalibrationConfig`'s
+        default), or, ``False``, Bonferroni's (as every calibration saved before the option was).
     """
 
     entropy: Tensor

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from bnn import VAE, VAEConfig
 from inference.data import ImageSet
 from inference.rng import forked_rng
+from inference.training.augment import random_wider_pen
 
 
 def train_vae(
@@ -21,9 +22,11 @@ def train_vae(
     seed: int = 0,
     progress: bool = True,
     config: VAEConfig | None = None,
+    wide_pen: float = 0.0,
 ) -> VAE:
     """Fit a :class:`VAE` to ``data`` by SVI on ``Trace_ELBO`` with Adam (conditioned on ``data.labels`` when
-    ``config.num_classes``); returns it in eval mode on ``data``'s device."""
+    ``config.num_classes``); returns it in eval mode on ``data``'s device. A share ``wide_pen`` of each batch's
+    images is drawn with a pen one pixel wider (:func:`inference.training.augment.wider_pen`)."""
     pyro.set_rng_seed(seed)
     pyro.clear_param_store()
     vae = VAE(config).to(data.images.device)
@@ -32,7 +35,8 @@ def train_vae(
     for epoch in range(epochs):
         order = torch.randperm(len(data), generator=generator)
         for idx in tqdm(order.split(batch_size), desc=f"VAE epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
-            svi.step(data.images[idx], data.labels[idx].to(data.images.device) if vae.config.num_classes else None)
+            images = random_wider_pen(data.images[idx], wide_pen)
+            svi.step(images, data.labels[idx].to(data.images.device) if vae.config.num_classes else None)
     pyro.clear_param_store()  # the parameters live on in the module
     return vae.eval()
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from bnn import Calibration, TrainedBNN, VAEConfig
 from bnn.config import check_fields, option
-from inference.calibration.conformal import GATE_COMPONENTS, reference_split
+from inference.calibration.conformal import GATE_COMPONENTS
 from inference.calibration.density import train_vae, vae_elbo
 from inference.data import ImageSet
 from inference.posterior import summarise
@@ -23,8 +23,11 @@ class CalibrationConfig:
     class_density: bool = option(
         True, "bool", "score the density under the class the rule would answer (a VAE conditioned on the digit)"
     )
+    density_wide_pen: float = option(0.5, "unit", "share of the density model's training digits drawn with a wider pen")
     fisher_combination: bool = option(
-        False, "bool", "combine the gate's p-values by Fisher's statistic calibrated on half the held-out digits, not Bonferroni"
+        True,
+        "bool",
+        "combine the gate's p-values by Fisher's statistic, ranked among the held-out digits' (else Bonferroni)",
     )
 
     def __post_init__(self) -> None:
@@ -40,10 +43,9 @@ def held_out_size(num_images: int, requested: int) -> int:
 
 def smallest_gate_p_value(n: int, fisher_combination: bool = False) -> float:
     """The smallest p-value the gate can give with ``n`` held-out digits: under Bonferroni the two-sided density's
-    ``2 * 2 / (n + 1)``; under Fisher's combination ``1 / (m + 1)``, where ``m`` of them calibrate the combined
-    statistic (the rest are its components' reference)."""
+    ``2 * 2 / (n + 1)``; under Fisher's combination ``1 / (n + 1)``."""
     if fisher_combination:
-        return 1.0 / (len(reference_split(n)[1]) + 1)
+        return 1.0 / (n + 1)
     return min(1.0, 2 * len(GATE_COMPONENTS) / (n + 1))
 
 
@@ -81,7 +83,9 @@ def calibrate(
     if config.class_density:
         vae_config = replace(vae_config or VAEConfig(), num_classes=trained.model.config.num_classes)
     on_device = ImageSet(training.name, training.images.to(device), training.labels)
-    vae = train_vae(on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config)
+    vae = train_vae(
+        on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config, wide_pen=config.density_wide_pen
+    )
     result = summarise(trained, held_out.images.to(device), num_samples, percentile, seed=seed)
     # Scored under the class the rule would answer, as a new input is (a function of the input: the p-values stay valid).
     answered_class = result.percentile_probs.argmax(-1)

@@ -1,5 +1,5 @@
-"""Label-preserving augmentation of training digits: random translations, and the affine and elastic
-distortions of Simard, Steinkraus & Platt (2003), as priors on what still counts as the same digit."""
+"""Label-preserving augmentation of training digits: random translations, the affine and elastic distortions of
+Simard, Steinkraus & Platt (2003), and a wider pen, as priors on what still counts as the same digit."""
 
 from __future__ import annotations
 
@@ -96,6 +96,19 @@ def random_distortion(x: Tensor, strength: float = 1.0) -> Tensor:
     grid = affine_grid(n, device, rotation=d["rotation"], scale=d["scale"], shear=d["shear"], shift=d["shift"])
     grid = grid + elastic_field(n, device, alpha=d["alpha"], sigma=d["sigma"])
     return resample(x, grid)
+
+
+def wider_pen(x: Tensor) -> Tensor:
+    """``(B, 784)`` drawings -> the same drawings with a pen one pixel wider on every side (a 3x3 maximum filter)."""
+    return functional.max_pool2d(x.view(-1, 1, SIDE, SIDE), 3, stride=1, padding=1).reshape(x.shape)
+
+
+def random_wider_pen(x: Tensor, share: float) -> Tensor:
+    """``(B, 784)`` drawings, each redrawn by :func:`wider_pen` with probability ``share`` (0: none)."""
+    if share <= 0:
+        return x
+    chosen = torch.rand(x.shape[0], device=x.device) < share
+    return torch.where(chosen[:, None], wider_pen(x), x)
 
 
 def normalize_box(x: Tensor, box: float = 20.0, ink: float = 0.2) -> Tensor:

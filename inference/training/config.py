@@ -45,6 +45,9 @@ class TrainConfig:
         Strength of the label-preserving distortions of every training digit: a random small affine map
         (rotation, scale, shear, shift) and an elastic field (:func:`inference.training.augment.random_distortion`;
         1 is Simard et al.'s strength, 0 is off).
+    wide_pen
+        The share of training digits drawn with a pen one pixel wider (:func:`inference.training.augment.wider_pen`),
+        as half the written characters are: without it, a wide pen is a trait of the contrast inputs alone.
     cosine_lr
         Multiply both learning rates by ``(1 + cos(pi * step / total_steps)) / 2`` (computed from the
         step, so a resumed run follows the same schedule).
@@ -82,6 +85,7 @@ class TrainConfig:
     glyph_contrast: float = option(0.25, "unit", "share of the contrast inputs that are written characters that are no digit")
     stroke_glyphs: float = option(0.0, "unit", "share of the written characters drawn from pen strokes, not font outlines")
     distort: float = option(0.0, "nonnegative", "strength of the affine and elastic distortions of training digits (0: off)")
+    wide_pen: float = option(0.0, "unit", "share of training digits drawn with a pen one pixel wider")
     cosine_lr: bool = option(False, "bool", "decay both learning rates to 0 along a cosine over the run")
     shift: int = option(0, "nonnegative_int", "move each training digit by up to this many pixels (0: off)")
     seed: int = option(0, "int", "random seed")
@@ -100,4 +104,11 @@ class TrainConfig:
 
 
 #: Fields added after the first checkpoints, with the value that reproduces what those checkpoints were trained with.
-ADDED_SINCE_V1 = {"near_contrast": 0.0, "glyph_contrast": 0.0, "stroke_glyphs": 0.0, "distort": 0.0, "bf16_variance": False}
+ADDED_SINCE_V1 = {
+    "near_contrast": 0.0,
+    "glyph_contrast": 0.0,
+    "stroke_glyphs": 0.0,
+    "distort": 0.0,
+    "bf16_variance": False,
+    "wide_pen": 0.0,
+}

@@ -28,10 +28,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
-from torch.nn import functional
 
 from inference.data.preprocess import DIGIT_BOX, mnist_format
-from inference.training.augment import normalize_box, random_distortion
+from inference.training.augment import normalize_box, random_distortion, random_wider_pen
 
 #: matplotlib's bundled fonts the bank is drawn from: a sans, a serif and STIX's mathematical and symbol glyphs.
 FONTS = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "STIXGeneral.ttf")
@@ -49,6 +48,9 @@ STROKE_FONTS = ("futural", "cursive", "scripts")
 #: Hershey's cap height in font units; a mark under half of it (``.``, ``,``, ``'``) has no shape of its own once
 #: scaled to MNIST's box, and is left out.
 HERSHEY_CAP_HEIGHT = 21
+#: The share of written characters drawn with a pen one pixel wider, so that they look written rather than printed.
+WIDE_PEN_SHARE = 0.5
+
 #: The pen, in pixels of MNIST's 20x20 box, before :func:`mnist_format`'s resampling, which widens it to MNIST's
 #: 2.8 pixels at the median (twice the ink's area over its outline; 2.7 for this bank).
 STROKE_PEN = 2.35
@@ -172,7 +174,4 @@ def written_glyphs(n: int, device: torch.device, strokes: float = 0.0) -> Tensor
         from_strokes = torch.rand(n) < strokes
         drawn[from_strokes] = penned[torch.randint(len(penned), (int(from_strokes.sum()),))]
     drawn = drawn.to(device)
-    drawn = random_distortion(drawn, 1.0)
-    thick = torch.rand(n, device=device) < 0.5
-    wide = functional.max_pool2d(drawn.view(-1, 1, 28, 28), 3, stride=1, padding=1).reshape(n, -1)
-    return normalize_box(torch.where(thick[:, None], wide, drawn))
+    return normalize_box(random_wider_pen(random_distortion(drawn, 1.0), WIDE_PEN_SHARE))

@@ -19,7 +19,7 @@ from pyro import poutine
 from bnn import LocalReparameterization, TrainedBNN
 from bnn.guide import inverse_softplus
 from inference.rng import forked_rng
-from inference.training.augment import random_distortion, random_shift
+from inference.training.augment import random_distortion, random_shift, random_wider_pen
 from inference.training.config import TrainConfig
 from inference.training.contrast import contrast_batch
 from inference.training.elbo import MeanFieldELBO
@@ -138,7 +138,8 @@ def minibatch_loss(
     """The loss SVI minimises on one minibatch: the negative ELBO in nats, scaled to the whole training set.
 
     ``x``: ``(B, 784)``; ``y``: ``(B,)``. The KL is weighted by ``config.kl_weight``; the digits are shifted
-    by up to ``config.shift`` pixels and distorted with ``config.distort``; with ``config.contrast_weight`` a
+    by up to ``config.shift`` pixels, distorted with ``config.distort`` and a share ``config.wide_pen`` of them drawn
+    with a wider pen; with ``config.contrast_weight`` a
     quarter of them, made into non-digits, carry the noise-contrastive factor. Used by both loops.
     """
     model, guide = trained.model, trained.guide
@@ -146,7 +147,7 @@ def minibatch_loss(
     # The ELBO scales each analytic KL by the guide site's scale.
     scaled_guide = poutine.scale(guide, scale=config.kl_weight) if config.kl_weight != 1.0 else guide
     reparam = LocalReparameterization(variance_dtype(config, x.device)) if config.local_reparam else contextlib.nullcontext()
-    x = random_distortion(random_shift(x, config.shift), config.distort)
+    x = random_wider_pen(random_distortion(random_shift(x, config.shift), config.distort), config.wide_pen)
     # Validation off: NaN logits then give a NaN loss, which the callers report.
     with reparam, pyro.validation_enabled(False):
         if not config.contrast_weight:

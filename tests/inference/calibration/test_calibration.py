@@ -31,29 +31,41 @@ def test_p_values_match_the_formula_by_hand():
     assert bonferroni([torch.tensor([0.9]), torch.tensor([0.8])]).tolist() == [1.0]  # a p-value never exceeds 1
 
 
-def test_the_gate_combines_by_fishers_statistic_calibrated_on_the_second_half_by_hand():
-    from inference.calibration import reference_split
-
-    # Of four held-out digits, two are the components' reference and two calibrate the combination.
-    reference, combining = reference_split(4)
-    held_out = {"entropy": torch.empty(4), "density": torch.empty(4)}
-    held_out["entropy"][reference], held_out["density"][reference] = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 10.0])
-    held_out["entropy"][combining], held_out["density"][combining] = torch.tensor([2.0, 4.0]), torch.tensor([5.0, 5.0])
-    # Their component p-values against the reference: entropy 2 -> 2/3, 4 -> 1/3; density 5 -> min(1, 2 * 2/3) = 1.
-    # Fisher's statistics: -2 log(2/3) = 0.811 and -2 log(1/3) = 2.197.
-    new = {"entropy": torch.tensor([5.0, 2.0, 4.0]), "density": torch.tensor([20.0, 5.0, 5.0])}
-    # 5 -> 1/3 and density 20 -> 2 * 1/3: statistic 3.008, above both: 1/3. The others equal one or both.
-    assert unfamiliarity_p_value(held_out, new, fisher_combination=True).tolist() == pytest.approx([1 / 3, 1.0, 2 / 3])
+def test_the_gate_ranks_fishers_statistic_among_the_held_out_digits_by_hand():
+    # Three held-out digits; each digit's p-values are counted among the digits (itself included), over n + 1 = 4.
+    held_out = {"entropy": torch.tensor([1.0, 2.0, 3.0]), "density": torch.tensor([0.0, 5.0, 10.0])}
+    # Entropy (high is strange): 3/4, 2/4, 1/4. Density (two-sided): 0 -> 2 * 1/4, 5 -> 2 * 2/4 = 1, 10 -> 2 * 1/4.
+    # Statistics: -2 log(3/4 * 1/2) = 1.96, -2 log(2/4 * 1) = 1.39, -2 log(1/4 * 1/2) = 4.16.
+    # A new input's own p-values count it too: entropy 2.5 -> (1 + 1) / 4, density 5 -> min(1, 2 * 2/4) = 1:
+    # statistic -2 log(2/4) = 1.39, matched or passed by all three digits: p = (1 + 3) / 4.
+    # Entropy 4 -> 1/4 and density 11 -> 2 * 1/4: statistic 4.16, matched by the third digit only: p = 2/4.
+    new = {"entropy": torch.tensor([2.5, 4.0]), "density": torch.tensor([5.0, 11.0])}
+    assert unfamiliarity_p_value(held_out, new, fisher_combination=True).tolist() == pytest.approx([1.0, 0.5])
 
 
-def test_the_reference_half_is_a_fixed_random_half_of_the_held_out_digits():
-    from inference.calibration import reference_split
+def test_fishers_p_value_is_never_below_the_full_conformal_one():
+    from inference.calibration import fisher_p_values
 
-    reference, combining = reference_split(1001)
-    assert len(reference) == 500 and len(combining) == 501
-    assert sorted(torch.cat([reference, combining]).tolist()) == list(range(1001))
-    assert torch.equal(reference, reference_split(1001)[0])  # the same split every time
-    assert 0.4 < (reference < 500).float().mean() < 0.6  # spread through the held-out order, not its first half
+    g = torch.Generator().manual_seed(0)
+    held_out = {"entropy": torch.randint(0, 5, (40,), generator=g).float(), "density": torch.randn(40, generator=g)}
+    new = {"entropy": torch.randint(0, 6, (30,), generator=g).float(), "density": 2 * torch.randn(30, generator=g)}
+
+    def full_conformal(i: int) -> float:
+        # The input and the digits as one set of n + 1: every member's p-values and statistic taken in that set.
+        e = torch.cat([held_out["entropy"], new["entropy"][i : i + 1]]).tolist()
+        d = torch.cat([held_out["density"], new["density"][i : i + 1]]).tolist()
+        size = len(e)
+        statistic = []
+        for j in range(size):
+            p_e = sum(x >= e[j] for x in e) / size
+            p_d = min(1.0, 2 * min(sum(x >= d[j] for x in d), sum(x <= d[j] for x in d)) / size)
+            statistic.append(-2 * (np.log(p_e) + np.log(p_d)))
+        return sum(t >= statistic[-1] - 1e-9 for t in statistic) / size
+
+    exact = torch.tensor([full_conformal(i) for i in range(30)])
+    ours = fisher_p_values(held_out, new)
+    assert (ours >= exact - 1e-6).all()
+    assert (ours - exact).max() <= 4 / 41 and (ours > exact + 1e-6).any()  # a bound, and a close one
 
 
 def test_the_gate_refuses_what_is_unusual_on_both_scores_more_than_what_is_extreme_on_one():
@@ -262,9 +274,9 @@ def test_held_out_size_for_quick_runs_and_the_smallest_p_value():
     assert smallest_gate_p_value(3999) == pytest.approx(0.001)
     assert smallest_gate_p_value(199) == pytest.approx(0.02)
     assert smallest_gate_p_value(0) == 1.0
-    # Fisher's: 1 / (m + 1), where m = n - n // 2 held-out digits calibrate the combination.
-    assert smallest_gate_p_value(3999, fisher_combination=True) == pytest.approx(1 / 2001)
-    assert smallest_gate_p_value(199, fisher_combination=True) == pytest.approx(1 / 101)
+    # Fisher's: 1 / (n + 1), the new input alone the strangest of the set.
+    assert smallest_gate_p_value(3999, fisher_combination=True) == pytest.approx(1 / 4000)
+    assert smallest_gate_p_value(199, fisher_combination=True) == pytest.approx(1 / 200)
 
 
 def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated):
@@ -335,21 +347,22 @@ def test_a_calibration_keeps_its_combination_and_one_saved_before_the_option_kee
     from inference.calibration import bonferroni, component_p_values, gate_scores
 
     state = calibrated.calibration.to_state()
-    assert state["fisher_combination"] is False  # the default
-    fisher = Calibration.from_state(state | {"fisher_combination": True})
-    assert fisher.fisher_combination is True
-    assert Calibration.from_state({k: v for k, v in state.items() if k != "fisher_combination"}).fisher_combination is False
+    assert state["fisher_combination"] is True  # the default
+    old = {k: v for k, v in state.items() if k != "fisher_combination"}
+    bonferroni_calibration = Calibration.from_state(old)
+    assert bonferroni_calibration.fisher_combination is False
+    assert Calibration.from_state(state).fisher_combination is True
     # The prediction uses the calibration's own combination.
     images = synthetic(40, seed=11).images
     model = calibrated
+    result = predict_with_abstain(model, images, 20, mode="calibrated")
     try:
-        model.calibration = fisher
-        result = predict_with_abstain(model, images, 20, mode="calibrated")
+        model.calibration = bonferroni_calibration
+        bonferroni_p = predict_with_abstain(model, images, 20, mode="calibrated").p_value
     finally:
         model.calibration = Calibration.from_state(state)
-    held_out = gate_scores(fisher)
+    held_out = gate_scores(bonferroni_calibration)
     assert torch.allclose(result.p_value, unfamiliarity_p_value(held_out, gate_scores(result), fisher_combination=True))
-    bonferroni_p = predict_with_abstain(model, images, 20, mode="calibrated").p_value
     assert torch.allclose(bonferroni_p, bonferroni(list(component_p_values(held_out, gate_scores(result)).values())))
     assert not torch.allclose(result.p_value, bonferroni_p)
 

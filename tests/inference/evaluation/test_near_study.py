@@ -101,7 +101,7 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     # "baseline" is the default of when the study began, whatever the default is today.
     model, train, gate, rule = split_overrides(CONFIGURATIONS["baseline"])
     assert TrainConfig(**train).scale_lr == 0.02 and TrainConfig().scale_lr != 0.02
-    assert gate == {"class_density": False, "fisher_combination": False} and rule == {"alpha": 0.01}
+    assert gate == {"class_density": False, "fisher_combination": False, "density_wide_pen": 0.0} and rule == {"alpha": 0.01}
     _, train, gate, rule = split_overrides(CONFIGURATIONS["scale lr 0.005, class density, alpha 0.02"])
     assert train == {
         "scale_lr": 0.005,
@@ -110,10 +110,11 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
         "stroke_glyphs": 0.0,
         "local_reparam": True,
     }
-    assert (gate, rule) == ({"class_density": True, "fisher_combination": False}, {"alpha": 0.02})
+    assert (gate, rule) == ({"class_density": True, "fisher_combination": False, "density_wide_pen": 0.0}, {"alpha": 0.02})
     assert TrainConfig().glyph_contrast != 0.0  # the written characters came later: earlier rows keep them off
     assert TrainConfig().local_reparam is False  # so did weight sampling: earlier rows keep local reparameterisation
-    assert CalibrationConfig().fisher_combination is False  # Fisher's combination is an option the rows name
+    assert CalibrationConfig().fisher_combination is True  # so did Fisher's combination: earlier rows keep Bonferroni
+    assert CalibrationConfig().density_wide_pen != 0.0  # and the density's wide pen
 
 
 def test_overrides_reach_the_part_they_set_and_a_gate_or_rule_change_reuses_the_trained_network():

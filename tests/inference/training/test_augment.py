@@ -80,3 +80,25 @@ def test_distortions_keep_a_digit_in_the_frame_and_nothing_at_strength_zero():
     assert not torch.equal(out, x)
     ratio = out.sum(-1) / x.sum(-1)  # the scale (within 12%) and the elastic stretch change the ink's area
     assert ratio.min() > 0.3 and ratio.max() < 3 and 0.9 < ratio.median() < 1.1
+
+
+def test_a_wider_pen_adds_one_pixel_on_every_side_of_a_stroke():
+    from inference.training.augment import wider_pen
+
+    image = torch.zeros(1, 28, 28)
+    image[0, 10:18, 14] = 1.0  # a vertical bar one pixel wide, eight long
+    wide = wider_pen(image.reshape(1, -1)).reshape(28, 28)
+    assert wide[9:19, 13:16].eq(1).all() and wide.sum() == 3 * 10  # three wide, one longer at each end
+    assert torch.equal(wider_pen(torch.zeros(2, 784)), torch.zeros(2, 784))
+
+
+def test_a_share_of_the_digits_gets_the_wider_pen_and_none_at_share_zero():
+    from inference.training.augment import random_wider_pen, wider_pen
+
+    x = torch.rand(4000, 784) * (torch.rand(4000, 784) > 0.9)
+    torch.manual_seed(0)
+    out = random_wider_pen(x, 0.5)
+    widened = (out != x).any(1)
+    assert 0.45 < widened.float().mean() < 0.55
+    assert torch.equal(out[widened], wider_pen(x[widened]))
+    assert random_wider_pen(x, 0.0) is x
