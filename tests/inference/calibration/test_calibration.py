@@ -398,3 +398,20 @@ def test_class_density_calibrates_and_predicts_under_the_answered_class(tmp_path
     assert torch.allclose(result.density, expected)
     save_checkpoint(tmp_path / "c.pt", model)
     assert torch.equal(predict_with_abstain(load_model(tmp_path / "c.pt"), x, 20).density, result.density)
+
+
+def test_a_density_trained_with_the_wider_pen_finds_wide_strokes_more_familiar():
+    from bnn.vae import VAEConfig
+    from inference.calibration import train_vae, vae_elbo
+    from inference.training.augment import wider_pen
+
+    data = synthetic(600, seed=5)
+    config = VAEConfig(hidden_dim=64, latent_dim=2)
+    plain = train_vae(data, epochs=15, progress=False, config=config)
+    both = train_vae(data, epochs=15, progress=False, config=config, wide_pen=0.5)
+    x = synthetic(100, seed=6).images
+
+    def wide_against_thin(vae) -> float:
+        return (vae_elbo(vae, wider_pen(x), 4) - vae_elbo(vae, x, 4)).mean().item()
+
+    assert wide_against_thin(both) > wide_against_thin(plain) + 10  # nats per image
