@@ -22,6 +22,14 @@ def uniform_cross_entropy(logits: Tensor) -> Tensor:
     return torch.logsumexp(logits, -1) - logits.mean(-1)
 
 
+def soft_cross_entropy(logits: Tensor, targets: Tensor | None = None) -> Tensor:
+    """``(..., C)`` logits and ``(..., C)`` target distributions -> ``(...)`` cross-entropy ``-sum_c t_c log softmax_c``
+    in nats; ``targets`` None is the uniform distribution (:func:`uniform_cross_entropy`)."""
+    if targets is None:
+        return uniform_cross_entropy(logits)
+    return -(targets * torch.log_softmax(logits, -1)).sum(-1)
+
+
 class BayesianMLP(PyroModule):
     """A Pyro model ``input_dim -> hidden_dim (ReLU) -> num_classes``.
 
@@ -44,14 +52,22 @@ class BayesianMLP(PyroModule):
     def layers(self) -> dict[str, BayesianLinear]:
         return {name: getattr(self, name) for name in self.layer_names}
 
-    def forward(self, x: Tensor, y: Tensor | None = None, contrast: Tensor | None = None, contrast_weight: float = 0.0) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        y: Tensor | None = None,
+        contrast: Tensor | None = None,
+        contrast_weight: float = 0.0,
+        contrast_targets: Tensor | None = None,
+    ) -> Tensor:
         """Draw a network, return its logits and observe ``y`` if given.
 
         ``x``: ``(B, input_dim)`` floats; ``y``: ``(B,)`` class indices. Returns ``(B, num_classes)``.
 
         With ``contrast`` ``(B', input_dim)``, inputs unlike any digit (a noise-contrastive prior,
         Hafner et al.), the same network is also asked to be uncertain about them: a factor
-        ``-contrast_weight * CE(uniform, p(. | contrast, w))`` per input, in a plate scaled like the data's.
+        ``-contrast_weight * CE(t, p(. | contrast, w))`` per input, in a plate scaled like the data's, where the
+        target ``t`` is the uniform distribution, or the rows of ``contrast_targets`` ``(B', num_classes)``.
         """
         if contrast is None:
             logits = self.fc2(torch.relu(self.fc1(x)))
@@ -59,7 +75,7 @@ class BayesianMLP(PyroModule):
             both = self.fc2(torch.relu(self.fc1(torch.cat([x, contrast]))))
             logits, contrast_logits = both[: x.shape[0]], both[x.shape[0] :]
             with pyro.plate("contrast", size=self.config.num_data, subsample=torch.arange(contrast.shape[0], device=x.device)):
-                pyro.factor("contrast_prior", -contrast_weight * uniform_cross_entropy(contrast_logits))
+                pyro.factor("contrast_prior", -contrast_weight * soft_cross_entropy(contrast_logits, contrast_targets))
         subsample = torch.arange(x.shape[0], device=x.device)
         with pyro.plate("data", size=self.config.num_data, subsample=subsample):
             pyro.sample("obs", dist.Categorical(logits=logits), obs=y)

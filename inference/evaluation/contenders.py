@@ -28,12 +28,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bnn.model import uniform_cross_entropy
+from bnn.model import soft_cross_entropy
 from inference.calibration import conformal_p_values
 from inference.data import ImageSet
 from inference.posterior import entropy
 from inference.training import TrainConfig
-from inference.training.contrast import contrast_batch
+from inference.training.contrast import contrast_batch, contrast_targets
 
 #: The fraction of held-out validation digits every contender refuses.
 REFUSAL_RATE = 0.02
@@ -122,8 +122,10 @@ def train_networks(
                 x, y = train_set.images[idx], train_set.labels[idx]
                 loss = nn.functional.cross_entropy(net(x), y)
                 if oe_weight:
-                    made = contrast_batch(x, y, BNN_TRAINING)
-                    loss = loss + oe_weight * uniform_cross_entropy(net(made)).mean()
+                    made, labels, digit_share = contrast_batch(x, y, BNN_TRAINING)
+                    made_logits = net(made)
+                    targets = contrast_targets(labels, digit_share, made_logits.shape[-1]) if BNN_TRAINING.glyph_mix else None
+                    loss = loss + oe_weight * soft_cross_entropy(made_logits, targets).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -201,6 +201,19 @@ TRIED: dict[str, dict[str, Any]] = {
         "class_density": True,
         "alpha": 0.02,
     },
+    # Mixture Outlier Exposure: half the written characters cut into a digit, the target partly the digit's class, for
+    # inputs between the digits and the characters (the near region that pure outliers leave uncovered).
+    "weight sampling, glyph contrast 0.25, glyph mix 0.5, Fisher's combination, density wide pen 0.5, scale lr 0.005, "
+    "class density, alpha 0.02": {
+        "local_reparam": False,
+        "glyph_contrast": 0.25,
+        "glyph_mix": 0.5,
+        "fisher_combination": True,
+        "density_wide_pen": 0.5,
+        "scale_lr": 0.005,
+        "class_density": True,
+        "alpha": 0.02,
+    },
     # The written characters with the configuration that read other writers' digits best.
     "glyph contrast 0.25, weight sampling, distortions, 40 epochs, scale lr 0.005, class density, alpha 0.02": {
         "glyph_contrast": 0.25,

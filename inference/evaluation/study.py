@@ -74,7 +74,7 @@ def run_trial(
     seconds = time.perf_counter() - started
     val = predict_with_abstain(trained, validation.images, mode="median")
     torch.manual_seed(seed)
-    corrupted = contrast_inputs(validation.images)
+    corrupted, _ = contrast_inputs(validation.images)
     trial = Trial(
         name=name,
         seed=seed,

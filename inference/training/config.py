@@ -65,6 +65,10 @@ class TrainConfig:
     stroke_glyphs
         The share of those written characters drawn from pen strokes (Hershey's single-stroke fonts) rather than
         filled from font outlines (:func:`inference.training.glyphs.written_glyphs`).
+    glyph_mix
+        The share of those written characters cut into a training digit (Mixture Outlier Exposure's CutMix, Zhang et al.
+        2023: :func:`inference.training.contrast.cut_into_digits`), whose target keeps the digit's class in proportion to
+        the digit's share of the ink and is uniform for the rest: inputs between the digits and the characters.
     seed
         Seeds the initialisation, the shuffling and every Monte Carlo draw.
     checkpoint_every
@@ -84,6 +88,7 @@ class TrainConfig:
     near_contrast: float = option(0.0, "unit", "share of the contrast inputs made near the digits (strokes, warps, overlays)")
     glyph_contrast: float = option(0.25, "unit", "share of the contrast inputs that are written characters that are no digit")
     stroke_glyphs: float = option(0.0, "unit", "share of the written characters drawn from pen strokes, not font outlines")
+    glyph_mix: float = option(0.0, "unit", "share of the written characters cut into a digit (target partly its class)")
     distort: float = option(0.0, "nonnegative", "strength of the affine and elastic distortions of training digits (0: off)")
     wide_pen: float = option(0.0, "unit", "share of training digits drawn with a pen one pixel wider")
     cosine_lr: bool = option(False, "bool", "decay both learning rates to 0 along a cosine over the run")
@@ -111,4 +116,5 @@ ADDED_SINCE_V1 = {
     "distort": 0.0,
     "bf16_variance": False,
     "wide_pen": 0.0,
+    "glyph_mix": 0.0,
 }

@@ -6,6 +6,10 @@ noise (clipped to [0, 1]). Near the digits, where handwriting that is not a digi
 past recognition (its strokes, bent into no digit), two digits of different classes drawn over each
 other a few pixels apart, or random pen strokes drawn from nothing with MNIST's pen width; each is
 fitted to MNIST's 20x20 box and centred by mass, as a user's drawing is. Nothing here comes from an evaluation set.
+
+Every contrast input comes with its *digit share*: 0 for all of the above, whose target is the uniform answer.
+A written character cut into a digit (:func:`cut_into_digits`, Mixture Outlier Exposure) keeps part of the digit,
+and its target keeps that share of the digit's class (:func:`contrast_targets`).
 """
 
 from __future__ import annotations
@@ -120,6 +124,63 @@ def pen_strokes(n: int, device: torch.device, strokes: int = 3, points: int = 40
     return normalize_box(drawn.clamp(0.0, 1.0).reshape(n, -1))
 
 
+def random_boxes(n: int, device: torch.device) -> Tensor:
+    """``(n, 784)`` masks, each a box covering a share ``1 - lambda`` of the 28x28 frame, ``lambda ~ U(0, 1)``
+    (Beta(1, 1)), centred anywhere on the frame and clipped at its edges: CutMix's boxes, as MixOE draws them."""
+    side = (SIDE * (1 - torch.rand(n, device=device)).sqrt()).floor()
+    centre = torch.randint(SIDE, (n, 2), device=device)
+    low = (centre - (side // 2)[:, None]).clamp(0, SIDE)
+    high = (centre + (side // 2)[:, None]).clamp(0, SIDE)
+    pixel = torch.arange(SIDE, device=device)
+    rows = (pixel >= low[:, :1]) & (pixel < high[:, :1])  # (n, 28)
+    columns = (pixel >= low[:, 1:]) & (pixel < high[:, 1:])
+    return (rows[:, :, None] & columns[:, None, :]).reshape(n, -1)
+
+
+def paste(characters: Tensor, x: Tensor, inside: Tensor) -> tuple[Tensor, Tensor]:
+    """``(B, 784)`` characters pasted over ``(B, 784)`` digits where ``inside`` ``(B, 784)`` is true -> ``(B, 784)``
+    the results and ``(B,)`` the digit's share of each: the lesser of the share of the digit's ink that remains and
+    the digit's share of the ink drawn.
+
+    The share is counted in ink, not (as MixOE counts it) in the box's area, because MNIST's borders are blank: a
+    box over the border takes nothing from the digit (1), a blank corner over half the digit leaves half a digit
+    (1/2), and strokes added beside a whole digit count too (``D / (D + G)``).
+    """
+    mixed = torch.where(inside, characters, x)
+    kept = (x * ~inside).sum(-1)
+    share = torch.minimum(kept / x.sum(-1).clamp_min(1e-6), kept / mixed.sum(-1).clamp_min(1e-6))
+    return mixed, share.clamp(0.0, 1.0)
+
+
+def cut_into_digits(characters: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(B, 784)`` characters and ``(B, 784)`` digits -> ``(B, 784)`` each digit with a box of its character pasted
+    over it (:func:`random_boxes`, :func:`paste`), fitted to the box and centred, and ``(B,)`` the digit's share.
+
+    Mixture Outlier Exposure's CutMix (Zhang et al. 2023), which mixes inliers with outliers so that training covers
+    the region between them, where pure outliers leave a gap.
+    """
+    mixed, share = paste(characters, x, random_boxes(x.shape[0], x.device))
+    return normalize_box(mixed), share
+
+
+def written_contrast(x: Tensor, stroke_glyphs: float = 0.0, mix: float = 0.0) -> tuple[Tensor, Tensor]:
+    """``(B, 784)`` digits -> ``(B, 784)`` written characters (:func:`inference.training.glyphs.written_glyphs`), a share
+    ``mix`` of them cut into their row's digit (:func:`cut_into_digits`), and ``(B,)`` their digit shares."""
+    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs)
+    share = x.new_zeros(x.shape[0])
+    if mix > 0:
+        cut = torch.rand(x.shape[0], device=x.device) < mix
+        if cut.any():
+            characters[cut], share[cut] = cut_into_digits(characters[cut], x[cut])
+    return characters, share
+
+
+def contrast_targets(labels: Tensor, digit_share: Tensor, num_classes: int) -> Tensor:
+    """``(B,)`` labels and ``(B,)`` digit shares ``s`` -> ``(B, num_classes)`` targets ``s onehot(y) + (1 - s) / C``."""
+    onehot = torch.nn.functional.one_hot(labels, num_classes).to(digit_share.dtype)
+    return digit_share[:, None] * onehot + (1 - digit_share[:, None]) / num_classes
+
+
 #: Far from the digits: corruptions of a digit alone.
 CORRUPTIONS = (permute_pixels, shuffle_blocks, heavy_noise)
 #: Near the digits: ``(digits, labels) -> non-digits``.
@@ -131,35 +192,45 @@ NEAR = (
 
 
 def contrast_inputs(
-    x: Tensor, y: Tensor | None = None, near: float = 0.0, glyphs: float = 0.0, stroke_glyphs: float = 0.0
-) -> Tensor:
-    """``(B, 784)`` digits (and their ``(B,)`` labels) -> ``(B, 784)`` non-digits, each made by one corruption drawn
-    at random: a written character that is no digit (:func:`inference.training.glyphs.written_glyphs`) with
-    probability ``glyphs`` (a share ``stroke_glyphs`` of them drawn from pen strokes), else a near one
-    (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`)."""
+    x: Tensor,
+    y: Tensor | None = None,
+    near: float = 0.0,
+    glyphs: float = 0.0,
+    stroke_glyphs: float = 0.0,
+    glyph_mix: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """``(B, 784)`` digits (and their ``(B,)`` labels) -> ``(B, 784)`` non-digits and ``(B,)`` their digit shares.
+
+    Each is made by one corruption drawn at random: a written character that is no digit (:func:`written_contrast`)
+    with probability ``glyphs`` (a share ``stroke_glyphs`` of them drawn from pen strokes, a share ``glyph_mix`` cut
+    into their digit), else a near one (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`).
+    The digit share is 0 except where a character was cut into a digit."""
     if near > 0 and y is None:
         raise ValueError("near-digit contrast inputs need the digits' labels")
-    kinds = (
-        [lambda x, y, c=c: c(x) for c in CORRUPTIONS]
-        + list(NEAR)
-        + [lambda x, y: written_glyphs(x.shape[0], x.device, stroke_glyphs)]
-    )
+    kinds = [lambda x, y, c=c: c(x) for c in CORRUPTIONS] + list(NEAR)
     far = torch.randint(len(CORRUPTIONS), (x.shape[0],), device=x.device)
     close = torch.randint(len(NEAR), (x.shape[0],), device=x.device) + len(CORRUPTIONS)
     which = torch.where(torch.rand(x.shape[0], device=x.device) < near, close, far)
     if glyphs > 0:
-        which = torch.where(torch.rand(x.shape[0], device=x.device) < glyphs, len(kinds) - 1, which)
-    out = torch.empty_like(x)
+        which = torch.where(torch.rand(x.shape[0], device=x.device) < glyphs, len(kinds), which)
+    out, share = torch.empty_like(x), x.new_zeros(x.shape[0])
     for k, corrupt in enumerate(kinds):
         chosen = which == k
         if chosen.any():
             out[chosen] = corrupt(x[chosen], None if y is None else y[chosen])
-    return out
+    written = which == len(kinds)
+    if written.any():
+        out[written], share[written] = written_contrast(x[written], stroke_glyphs, glyph_mix)
+    return out, share
 
 
-def contrast_batch(x: Tensor, y: Tensor, config: TrainConfig) -> Tensor:
+def contrast_batch(x: Tensor, y: Tensor, config: TrainConfig) -> tuple[Tensor, Tensor, Tensor]:
     """The contrast inputs of a training minibatch (``(B, 784)`` digits, ``(B,)`` labels): its first quarter made
-    into non-digits of the kinds ``config`` asks for (``near_contrast``, ``glyph_contrast``, ``stroke_glyphs``).
+    into non-digits of the kinds ``config`` asks for (``near_contrast``, ``glyph_contrast``, ``stroke_glyphs``,
+    ``glyph_mix``), with those digits' labels and the digit shares (:func:`contrast_inputs`).
     A quarter is enough: the likelihood plate scales their factor to the data size either way."""
     quarter = max(1, x.shape[0] // 4)
-    return contrast_inputs(x[:quarter], y[:quarter], config.near_contrast, config.glyph_contrast, config.stroke_glyphs)
+    made, share = contrast_inputs(
+        x[:quarter], y[:quarter], config.near_contrast, config.glyph_contrast, config.stroke_glyphs, config.glyph_mix
+    )
+    return made, y[:quarter], share

@@ -21,7 +21,7 @@ from bnn.guide import inverse_softplus
 from inference.rng import forked_rng
 from inference.training.augment import random_distortion, random_shift, random_wider_pen
 from inference.training.config import TrainConfig
-from inference.training.contrast import contrast_batch
+from inference.training.contrast import contrast_batch, contrast_targets
 from inference.training.elbo import MeanFieldELBO
 
 
@@ -140,7 +140,8 @@ def minibatch_loss(
     ``x``: ``(B, 784)``; ``y``: ``(B,)``. The KL is weighted by ``config.kl_weight``; the digits are shifted
     by up to ``config.shift`` pixels, distorted with ``config.distort`` and a share ``config.wide_pen`` of them drawn
     with a wider pen; with ``config.contrast_weight`` a
-    quarter of them, made into non-digits, carry the noise-contrastive factor. Used by both loops.
+    quarter of them, made into non-digits, carry the noise-contrastive factor (their targets uniform, or partly their
+    digit's class where ``config.glyph_mix`` cut a character into it). Used by both loops.
     """
     model, guide = trained.model, trained.guide
     elbo = elbo or MeanFieldELBO()
@@ -152,8 +153,10 @@ def minibatch_loss(
     with reparam, pyro.validation_enabled(False):
         if not config.contrast_weight:
             return elbo.differentiable_loss(model, scaled_guide, x, y)
-        contrast = contrast_batch(x, y, config)
-        return elbo.differentiable_loss(model, scaled_guide, x, y, contrast, config.contrast_weight)
+        contrast, labels, digit_share = contrast_batch(x, y, config)
+        # Uniform targets unless characters were cut into digits (the same loss, and bit for bit, without them).
+        targets = contrast_targets(labels, digit_share, model.config.num_classes) if config.glyph_mix else None
+        return elbo.differentiable_loss(model, scaled_guide, x, y, contrast, config.contrast_weight, targets)
 
 
 def finite_at_parameters(

@@ -27,7 +27,8 @@ def test_prediction_at_scale_reports_throughput_and_peak_memory(tmp_path, data_d
     assert "old" not in text and "| 600 | PNG files (read + preprocessed) | 2 workers |" in text
 
 
-def test_peer_comparison_runs_and_writes_its_page(tmp_path, data_dir):
+def test_peer_comparison_runs_and_writes_its_page(tmp_path, data_dir, mnist_train):
+    """``mnist_train`` skips the test where MNIST is missing (fails it under BNN_REQUIRE_DATA=1), as for the others."""
     pytest.importorskip("pyro")
     page, out = tmp_path / "peers.md", tmp_path / "peers.json"
     argv = ["--data-dir", str(data_dir), "--epochs", "1", "--limit", "600", "--repeats", "1", "--no-compile"]

@@ -24,8 +24,9 @@ def test_corruptions_keep_the_ink_and_lose_the_shape():
         assert sorted(map(tuple, a.tolist())) == sorted(map(tuple, b.tolist()))
     noisy = heavy_noise(x)
     assert noisy.min() >= 0 and noisy.max() <= 1 and (noisy - x).abs().mean() > 0.1
-    mixed = contrast_inputs(x)
+    mixed, digit_share = contrast_inputs(x)
     assert mixed.shape == x.shape and mixed.min() >= 0 and mixed.max() <= 1
+    assert torch.equal(digit_share, torch.zeros(len(x)))  # no character is cut into a digit: every target uniform
 
 
 def test_uniform_cross_entropy_is_log_c_at_uniform_and_larger_elsewhere():
@@ -120,11 +121,138 @@ def test_a_training_batch_s_contrast_inputs_are_its_first_quarter_made_as_the_co
     from inference.training import TrainConfig, contrast
 
     calls = []
-    monkeypatch.setattr(contrast, "contrast_inputs", lambda x, y, *shares: calls.append((x, y, shares)) or x)
+    fake = lambda x, y, *shares: calls.append((x, y, shares)) or (x, torch.full((len(x),), 0.5))  # noqa: E731
+    monkeypatch.setattr(contrast, "contrast_inputs", fake)
     x, y = torch.rand(10, 784), torch.arange(10)
-    config = TrainConfig(near_contrast=0.1, glyph_contrast=0.2, stroke_glyphs=0.3)
-    contrast.contrast_batch(x, y, config)
-    made_from, labels, shares = calls[-1]
-    assert torch.equal(made_from, x[:2]) and torch.equal(labels, y[:2]) and shares == (0.1, 0.2, 0.3)
+    config = TrainConfig(near_contrast=0.1, glyph_contrast=0.2, stroke_glyphs=0.3, glyph_mix=0.4)
+    made, labels, digit_share = contrast.contrast_batch(x, y, config)
+    made_from, labels_given, shares = calls[-1]
+    assert torch.equal(made_from, x[:2]) and torch.equal(labels_given, y[:2]) and shares == (0.1, 0.2, 0.3, 0.4)
+    assert torch.equal(made, x[:2]) and torch.equal(labels, y[:2]) and digit_share.tolist() == [0.5, 0.5]
     contrast.contrast_batch(x[:3], y[:3], config)  # never an empty quarter
     assert len(calls[-1][0]) == 1
+
+
+# --- Mixture Outlier Exposure: characters cut into digits --------------------------------------------------------
+
+
+def _image(*pixels: int) -> torch.Tensor:
+    image = torch.zeros(784)
+    image[list(pixels)] = 1.0
+    return image
+
+
+def test_paste_counts_the_digit_s_share_in_ink():
+    """Hand counts: a 4-pixel digit, a character of 2 pixels elsewhere, boxes chosen by hand."""
+    from inference.training.contrast import paste
+
+    digit, character = _image(100, 101, 102, 103), _image(300, 301)
+    boxes = torch.stack(
+        [
+            _image(103, 300),  # one digit pixel replaced by one character pixel: kept 3 of 4, 3 of the 4 drawn
+            _image(102, 103),  # a blank corner over half the digit: kept 2 of 4, all of the 2 drawn
+            _image(300, 301),  # the character beside the whole digit: kept 4 of 4, 4 of the 6 drawn
+            _image(500),  # a box over the blank border: the digit untouched
+            torch.ones(784),  # the whole frame: the character alone
+        ]
+    ).bool()
+    mixed, share = paste(character.expand(5, -1), digit.expand(5, -1), boxes)
+    assert share.tolist() == pytest.approx([0.75, 0.5, 4 / 6, 1.0, 0.0])
+    assert torch.equal(mixed[0], _image(100, 101, 102, 300)) and torch.equal(mixed[3], digit)
+    assert torch.equal(mixed[4], character)
+
+
+def test_boxes_are_rectangles_of_the_frame_covering_a_uniform_share():
+    from inference.training.contrast import random_boxes
+
+    torch.manual_seed(0)
+    boxes = random_boxes(4000, torch.device("cpu")).view(-1, 28, 28)
+    rows, columns = boxes.any(2), boxes.any(1)
+    assert torch.equal(boxes, rows[:, :, None] & columns[:, None, :])  # each mask is one rectangle (or empty)
+    for lines in (rows, columns):  # contiguous: its first and last line bound every line in between
+        count = lines.sum(-1)
+        first = lines.float().argmax(-1)
+        assert ((lines.float().flip(-1).argmax(-1) == 28 - first - count) | (count == 0)).all()
+    area = boxes.float().mean((1, 2))
+    # Unclipped, the side is floor(28 sqrt(u)) rounded down to even: the area share averages a little under 1/2;
+    # boxes centred near an edge lose part of it.
+    assert 0.25 < area.mean() < 0.5 and area.max() > 0.85 and (area == 0).float().mean() < 0.05
+
+
+def test_cut_into_digits_gives_mnist_s_format_and_shares_in_the_unit_interval():
+    from inference.training.contrast import cut_into_digits
+
+    torch.manual_seed(0)
+    x, characters = synthetic(64).images, synthetic(64, seed=1).images.flip(-1)
+    mixed, share = cut_into_digits(characters, x)
+    assert mixed.shape == x.shape and mixed.min() >= 0 and mixed.max() <= 1 + 1e-6
+    assert (share >= 0).all() and (share <= 1).all() and 0 < share.mean() < 1
+
+
+def test_contrast_targets_run_from_the_uniform_to_the_digit_s_class():
+    from inference.training.contrast import contrast_targets
+
+    targets = contrast_targets(torch.tensor([3, 3, 7]), torch.tensor([0.0, 1.0, 0.5]), 10)
+    assert targets.sum(-1).tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert torch.allclose(targets[0], torch.full((10,), 0.1)) and targets[1].argmax() == 3 and targets[1, 3] == 1
+    assert targets[2, 7].item() == pytest.approx(0.55) and targets[2, 0].item() == pytest.approx(0.05)
+
+
+def test_only_written_characters_are_cut_into_digits_and_only_as_often_as_asked(monkeypatch):
+    import inference.training.contrast as contrast
+
+    monkeypatch.setattr(contrast, "written_glyphs", lambda n, device, strokes=0.0: torch.full((n, 784), 0.123))
+    torch.manual_seed(0)
+    x, y = synthetic(400).images, torch.zeros(400, dtype=torch.long)
+    _, none = contrast.contrast_inputs(x, y, glyphs=1.0, glyph_mix=0.0)
+    assert torch.equal(none, torch.zeros(400))
+    _, far = contrast.contrast_inputs(x, y, glyphs=0.0, glyph_mix=1.0)
+    assert torch.equal(far, torch.zeros(400))
+    _, half = contrast.contrast_inputs(x, y, glyphs=1.0, glyph_mix=0.5)
+    assert 0.35 < (half > 0).float().mean() < 0.65  # the other half, and boxes over the whole frame, keep no digit
+
+
+def test_the_contrast_factor_takes_the_targets_it_is_given():
+    """With targets t the factor is -weight * N/B' * sum CE(t, p); uniform targets give the default factor."""
+    from bnn.model import soft_cross_entropy
+
+    torch.manual_seed(0)
+    model = BayesianMLP(BNNConfig(hidden_dim=8, num_data=1000))
+    x, y, contrast = torch.rand(5, 784), torch.randint(0, 10, (5,)), torch.rand(3, 784)
+    targets = torch.softmax(torch.randn(3, 10), -1)
+    trace = poutine.trace(model).get_trace(x, y, contrast, 0.5, targets)
+    trace.compute_log_prob()
+    logits = trace.nodes["_RETURN"]["value"]  # the data's logits; the contrast's from the same drawn weights:
+    w = {name: trace.nodes[name]["value"] for name in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")}
+    contrast_logits = torch.relu(contrast @ w["fc1.weight"].T + w["fc1.bias"]) @ w["fc2.weight"].T + w["fc2.bias"]
+    expected = 0.5 * (targets * torch.log_softmax(contrast_logits, -1)).sum() * 1000 / 3
+    assert logits.shape == (5, 10)
+    assert trace.nodes["contrast_prior"]["log_prob_sum"].item() == pytest.approx(expected.item(), rel=1e-5)
+    uniform = torch.full((3, 10), 0.1)
+    assert soft_cross_entropy(contrast_logits, uniform).tolist() == pytest.approx(
+        uniform_cross_entropy(contrast_logits).tolist(), rel=1e-6
+    )
+    onehot = torch.nn.functional.one_hot(torch.tensor([1, 2, 3]), 10).float()
+    assert soft_cross_entropy(contrast_logits, onehot).tolist() == pytest.approx(
+        torch.nn.functional.cross_entropy(contrast_logits, torch.tensor([1, 2, 3]), reduction="none").tolist(), rel=1e-6
+    )
+    pyro.clear_param_store()
+
+
+def test_a_training_step_with_characters_cut_into_digits_passes_their_targets(monkeypatch):
+    import inference.training.step as step
+    from bnn import TrainedBNN
+    from inference.training import TrainConfig
+
+    seen = []
+    real = step.contrast_targets
+    monkeypatch.setattr(step, "contrast_targets", lambda *a: seen.append(real(*a)) or seen[-1])
+    torch.manual_seed(0)
+    data = synthetic(64)
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=64), seed=0)
+    loss = step.minibatch_loss(trained, data.images, data.labels, TrainConfig(glyph_contrast=1.0, glyph_mix=1.0))
+    assert torch.isfinite(loss) and len(seen) == 1 and seen[0].shape == (16, 10)
+    assert not torch.allclose(seen[0], torch.full((16, 10), 0.1))  # some of each digit's class is kept
+    step.minibatch_loss(trained, data.images, data.labels, TrainConfig(glyph_contrast=1.0))
+    assert len(seen) == 1  # without mixes, no targets: the uniform factor as before
+    pyro.clear_param_store()

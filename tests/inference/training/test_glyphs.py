@@ -59,9 +59,9 @@ def test_glyph_share_decides_how_many_contrast_inputs_are_written_characters(mon
     monkeypatch.setattr(contrast, "written_glyphs", written)
     x, y = torch.rand(400, 784), torch.zeros(400, dtype=torch.long)
     is_glyph = lambda out: (out == 0.123).all(-1)  # noqa: E731
-    assert not is_glyph(contrast.contrast_inputs(x, y, glyphs=0.0)).any()
-    assert is_glyph(contrast.contrast_inputs(x, y, near=0.5, glyphs=1.0)).all()
-    share = is_glyph(contrast.contrast_inputs(x, y, glyphs=0.25)).float().mean()
+    assert not is_glyph(contrast.contrast_inputs(x, y, glyphs=0.0)[0]).any()
+    assert is_glyph(contrast.contrast_inputs(x, y, near=0.5, glyphs=1.0)[0]).all()
+    share = is_glyph(contrast.contrast_inputs(x, y, glyphs=0.25)[0]).float().mean()
     assert 0.15 < share < 0.35
     contrast.contrast_inputs(x, y, glyphs=1.0, stroke_glyphs=0.5)
     assert shares[-1] == 0.5
