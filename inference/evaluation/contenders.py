@@ -33,8 +33,10 @@ from inference.calibration import conformal_p_values
 from inference.data import ImageSet
 from inference.posterior import entropy
 from inference.training import TrainConfig
-from inference.training.contrast import contrast_batch, contrast_targets
+from inference.training.contrast import contrast_batch
 
+#: The digits' classes: every contender's output width.
+NUM_CLASSES = 10
 #: The fraction of held-out validation digits every contender refuses.
 REFUSAL_RATE = 0.02
 #: What every network's training shares with the BNN's default.
@@ -49,7 +51,7 @@ class DropoutMLP(nn.Module):
 
     def __init__(self, p: float = 0.0, hidden_dim: int = 1024) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU(), nn.Dropout(p), nn.Linear(hidden_dim, 10))
+        self.net = nn.Sequential(nn.Linear(784, hidden_dim), nn.ReLU(), nn.Dropout(p), nn.Linear(hidden_dim, NUM_CLASSES))
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, 784)`` -> logits ``(B, 10)``."""
@@ -122,10 +124,8 @@ def train_networks(
                 x, y = train_set.images[idx], train_set.labels[idx]
                 loss = nn.functional.cross_entropy(net(x), y)
                 if oe_weight:
-                    made, labels, digit_share = contrast_batch(x, y, BNN_TRAINING)
-                    made_logits = net(made)
-                    targets = contrast_targets(labels, digit_share, made_logits.shape[-1]) if BNN_TRAINING.glyph_mix else None
-                    loss = loss + oe_weight * soft_cross_entropy(made_logits, targets).mean()
+                    made, targets = contrast_batch(x, y, BNN_TRAINING, NUM_CLASSES)
+                    loss = loss + oe_weight * soft_cross_entropy(net(made), targets).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

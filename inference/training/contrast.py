@@ -224,13 +224,14 @@ def contrast_inputs(
     return out, share
 
 
-def contrast_batch(x: Tensor, y: Tensor, config: TrainConfig) -> tuple[Tensor, Tensor, Tensor]:
+def contrast_batch(x: Tensor, y: Tensor, config: TrainConfig, num_classes: int) -> tuple[Tensor, Tensor | None]:
     """The contrast inputs of a training minibatch (``(B, 784)`` digits, ``(B,)`` labels): its first quarter made
     into non-digits of the kinds ``config`` asks for (``near_contrast``, ``glyph_contrast``, ``stroke_glyphs``,
-    ``glyph_mix``), with those digits' labels and the digit shares (:func:`contrast_inputs`).
+    ``glyph_mix``), and their ``(B', num_classes)`` targets (:func:`contrast_targets`), or None, the uniform answer
+    for every one, unless ``glyph_mix`` cut characters into digits (the same loss, and bit for bit, without them).
     A quarter is enough: the likelihood plate scales their factor to the data size either way."""
     quarter = max(1, x.shape[0] // 4)
     made, share = contrast_inputs(
         x[:quarter], y[:quarter], config.near_contrast, config.glyph_contrast, config.stroke_glyphs, config.glyph_mix
     )
-    return made, y[:quarter], share
+    return made, contrast_targets(y[:quarter], share, num_classes) if config.glyph_mix else None

@@ -21,7 +21,7 @@ from bnn.guide import inverse_softplus
 from inference.rng import forked_rng
 from inference.training.augment import random_distortion, random_shift, random_wider_pen
 from inference.training.config import TrainConfig
-from inference.training.contrast import contrast_batch, contrast_targets
+from inference.training.contrast import contrast_batch
 from inference.training.elbo import MeanFieldELBO
 
 
@@ -153,9 +153,7 @@ def minibatch_loss(
     with reparam, pyro.validation_enabled(False):
         if not config.contrast_weight:
             return elbo.differentiable_loss(model, scaled_guide, x, y)
-        contrast, labels, digit_share = contrast_batch(x, y, config)
-        # Uniform targets unless characters were cut into digits (the same loss, and bit for bit, without them).
-        targets = contrast_targets(labels, digit_share, model.config.num_classes) if config.glyph_mix else None
+        contrast, targets = contrast_batch(x, y, config, model.config.num_classes)
         return elbo.differentiable_loss(model, scaled_guide, x, y, contrast, config.contrast_weight, targets)
 
 

@@ -125,11 +125,12 @@ def test_a_training_batch_s_contrast_inputs_are_its_first_quarter_made_as_the_co
     monkeypatch.setattr(contrast, "contrast_inputs", fake)
     x, y = torch.rand(10, 784), torch.arange(10)
     config = TrainConfig(near_contrast=0.1, glyph_contrast=0.2, stroke_glyphs=0.3, glyph_mix=0.4)
-    made, labels, digit_share = contrast.contrast_batch(x, y, config)
+    made, targets = contrast.contrast_batch(x, y, config, 10)
     made_from, labels_given, shares = calls[-1]
     assert torch.equal(made_from, x[:2]) and torch.equal(labels_given, y[:2]) and shares == (0.1, 0.2, 0.3, 0.4)
-    assert torch.equal(made, x[:2]) and torch.equal(labels, y[:2]) and digit_share.tolist() == [0.5, 0.5]
-    contrast.contrast_batch(x[:3], y[:3], config)  # never an empty quarter
+    assert torch.equal(made, x[:2]) and torch.equal(targets, contrast.contrast_targets(y[:2], torch.full((2,), 0.5), 10))
+    assert contrast.contrast_batch(x, y, TrainConfig(glyph_mix=0.0), 10)[1] is None  # no mixes: uniform targets
+    contrast.contrast_batch(x[:3], y[:3], config, 10)  # never an empty quarter
     assert len(calls[-1][0]) == 1
 
 
@@ -240,13 +241,14 @@ def test_the_contrast_factor_takes_the_targets_it_is_given():
 
 
 def test_a_training_step_with_characters_cut_into_digits_passes_their_targets(monkeypatch):
+    import inference.training.contrast as contrast
     import inference.training.step as step
     from bnn import TrainedBNN
     from inference.training import TrainConfig
 
     seen = []
-    real = step.contrast_targets
-    monkeypatch.setattr(step, "contrast_targets", lambda *a: seen.append(real(*a)) or seen[-1])
+    real = contrast.contrast_targets
+    monkeypatch.setattr(contrast, "contrast_targets", lambda *a: seen.append(real(*a)) or seen[-1])
     torch.manual_seed(0)
     data = synthetic(64)
     trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=64), seed=0)
