@@ -33,7 +33,7 @@ from inference.calibration import conformal_p_values
 from inference.data import ImageSet
 from inference.posterior import entropy
 from inference.training import TrainConfig
-from inference.training.contrast import contrast_batch
+from inference.training.contrast import contrast_batch, prepare_contrast
 
 #: The digits' classes: every contender's output width.
 NUM_CLASSES = 10
@@ -115,6 +115,8 @@ def train_networks(
         nets.append(DropoutMLP(dropout))
         optimizers.append(torch.optim.Adam(nets[-1].parameters(), lr=LR))
         generators.append(torch.Generator().manual_seed(seed + 1000 * member))
+    if oe_weight:
+        prepare_contrast(BNN_TRAINING)
     trajectory = Trajectory()
     for _ in range(epochs):
         started = time.perf_counter()

@@ -214,6 +214,19 @@ TRIED: dict[str, dict[str, Any]] = {
         "class_density": True,
         "alpha": 0.02,
     },
+    # The look-alike filter follows a case link only where both cases are the same shape, so that letters it brought in
+    # through a case pair whose shapes differ (E and e through Warang Citi, L as the capital of l) are written characters.
+    "weight sampling, glyph contrast 0.25, same-shape case, Fisher's combination, density wide pen 0.5, scale lr 0.005, "
+    "class density, alpha 0.02": {
+        "local_reparam": False,
+        "glyph_contrast": 0.25,
+        "same_shape_case": True,
+        "fisher_combination": True,
+        "density_wide_pen": 0.5,
+        "scale_lr": 0.005,
+        "class_density": True,
+        "alpha": 0.02,
+    },
     # The written characters with the configuration that read other writers' digits best.
     "glyph contrast 0.25, weight sampling, distortions, 40 epochs, scale lr 0.005, class density, alpha 0.02": {
         "glyph_contrast": 0.25,

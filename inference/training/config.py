@@ -69,6 +69,9 @@ class TrainConfig:
         The share of those written characters cut into a training digit (Mixture Outlier Exposure's CutMix, Zhang et al.
         2023: :func:`inference.training.contrast.cut_into_digits`), whose target keeps the digit's class in proportion to
         the digit's share of the ink and is uniform for the rest: inputs between the digits and the characters.
+    same_shape_case
+        Leave a letter's other case out of the written characters as a digit look-alike only where both cases are the
+        same shape (``o`` with ``O``, but not ``L`` with ``l``; :func:`inference.training.glyphs.digit_lookalikes`).
     seed
         Seeds the initialisation, the shuffling and every Monte Carlo draw.
     checkpoint_every
@@ -89,6 +92,9 @@ class TrainConfig:
     glyph_contrast: float = option(0.25, "unit", "share of the contrast inputs that are written characters that are no digit")
     stroke_glyphs: float = option(0.0, "unit", "share of the written characters drawn from pen strokes, not font outlines")
     glyph_mix: float = option(0.0, "unit", "share of the written characters cut into a digit (target partly its class)")
+    same_shape_case: bool = option(
+        False, "bool", "leave a look-alike's other case out of the written characters only where it is the same shape"
+    )
     distort: float = option(0.0, "nonnegative", "strength of the affine and elastic distortions of training digits (0: off)")
     wide_pen: float = option(0.0, "unit", "share of training digits drawn with a pen one pixel wider")
     cosine_lr: bool = option(False, "bool", "decay both learning rates to 0 along a cosine over the run")
@@ -117,4 +123,5 @@ ADDED_SINCE_V1 = {
     "bf16_variance": False,
     "wide_pen": 0.0,
     "glyph_mix": 0.0,
+    "same_shape_case": False,
 }

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from inference.training.augment import elastic_field, gaussian_smoothing, grid_from, normalize_box, resample
 from inference.training.config import TrainConfig
-from inference.training.glyphs import written_glyphs
+from inference.training.glyphs import glyph_bank, stroke_glyph_bank, written_glyphs
 
 BLOCK = 7
 SIDE = 28
@@ -163,10 +163,12 @@ def cut_into_digits(characters: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
     return normalize_box(mixed), share
 
 
-def written_contrast(x: Tensor, stroke_glyphs: float = 0.0, mix: float = 0.0) -> tuple[Tensor, Tensor]:
+def written_contrast(
+    x: Tensor, stroke_glyphs: float = 0.0, mix: float = 0.0, same_shape_case: bool = False
+) -> tuple[Tensor, Tensor]:
     """``(B, 784)`` digits -> ``(B, 784)`` written characters (:func:`inference.training.glyphs.written_glyphs`), a share
     ``mix`` of them cut into their row's digit (:func:`cut_into_digits`), and ``(B,)`` their digit shares."""
-    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs)
+    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs, same_shape_case)
     share = x.new_zeros(x.shape[0])
     if mix > 0:
         cut = torch.rand(x.shape[0], device=x.device) < mix
@@ -198,13 +200,15 @@ def contrast_inputs(
     glyphs: float = 0.0,
     stroke_glyphs: float = 0.0,
     glyph_mix: float = 0.0,
+    same_shape_case: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """``(B, 784)`` digits (and their ``(B,)`` labels) -> ``(B, 784)`` non-digits and ``(B,)`` their digit shares.
 
     Each is made by one corruption drawn at random: a written character that is no digit (:func:`written_contrast`)
     with probability ``glyphs`` (a share ``stroke_glyphs`` of them drawn from pen strokes, a share ``glyph_mix`` cut
-    into their digit), else a near one (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`).
-    The digit share is 0 except where a character was cut into a digit."""
+    into their digit; ``same_shape_case`` as :func:`inference.training.glyphs.digit_lookalikes` says), else a near
+    one (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`). The digit share is 0 except
+    where a character was cut into a digit."""
     if near > 0 and y is None:
         raise ValueError("near-digit contrast inputs need the digits' labels")
     kinds = [lambda x, y, c=c: c(x) for c in CORRUPTIONS] + list(NEAR)
@@ -220,18 +224,34 @@ def contrast_inputs(
             out[chosen] = corrupt(x[chosen], None if y is None else y[chosen])
     written = which == len(kinds)
     if written.any():
-        out[written], share[written] = written_contrast(x[written], stroke_glyphs, glyph_mix)
+        out[written], share[written] = written_contrast(x[written], stroke_glyphs, glyph_mix, same_shape_case)
     return out, share
+
+
+def prepare_contrast(config: TrainConfig) -> None:
+    """Make the banks of written characters that ``config``'s contrast inputs draw from (once per process, 5-13 s on 2
+    cores), as a dataset is loaded before training: so that an epoch's time is the training's, and the first step
+    does not stall."""
+    if config.contrast_weight and config.glyph_contrast:
+        glyph_bank(config.same_shape_case)
+        if config.stroke_glyphs:
+            stroke_glyph_bank(config.same_shape_case)
 
 
 def contrast_batch(x: Tensor, y: Tensor, config: TrainConfig, num_classes: int) -> tuple[Tensor, Tensor | None]:
     """The contrast inputs of a training minibatch (``(B, 784)`` digits, ``(B,)`` labels): its first quarter made
     into non-digits of the kinds ``config`` asks for (``near_contrast``, ``glyph_contrast``, ``stroke_glyphs``,
-    ``glyph_mix``), and their ``(B', num_classes)`` targets (:func:`contrast_targets`), or None, the uniform answer
-    for every one, unless ``glyph_mix`` cut characters into digits (the same loss, and bit for bit, without them).
-    A quarter is enough: the likelihood plate scales their factor to the data size either way."""
+    ``glyph_mix``, ``same_shape_case``), and their ``(B', num_classes)`` targets (:func:`contrast_targets`), or None,
+    the uniform answer for every one, unless ``glyph_mix`` cut characters into digits (the same loss, and bit for bit,
+    without them). A quarter is enough: the likelihood plate scales their factor to the data size either way."""
     quarter = max(1, x.shape[0] // 4)
     made, share = contrast_inputs(
-        x[:quarter], y[:quarter], config.near_contrast, config.glyph_contrast, config.stroke_glyphs, config.glyph_mix
+        x[:quarter],
+        y[:quarter],
+        config.near_contrast,
+        config.glyph_contrast,
+        config.stroke_glyphs,
+        config.glyph_mix,
+        config.same_shape_case,
     )
     return made, contrast_targets(y[:quarter], share, num_classes) if config.glyph_mix else None

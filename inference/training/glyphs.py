@@ -5,7 +5,8 @@ the task. Here that set is every letter, symbol and punctuation mark of the font
 (DejaVu Sans, DejaVu Serif, STIX: Latin, Greek, Cyrillic, Armenian, Georgian and Hebrew letters, arrows,
 shapes and mathematical signs), less the characters that look like a digit: Unicode's digits, every
 character Unicode's confusables (UTS #39, through ``confusable_homoglyphs``) link to one, in either case
-(``O`` and ``o`` are a 0 once scaled to MNIST's box), and every glyph drawn as a narrow bar (a 1). Each is
+(``O`` and ``o`` are a 0 once scaled to MNIST's box; with ``same_shape_case``, only where the two cases are the same
+shape, so that ``l`` does not bring in ``L``), and every glyph drawn as a narrow bar (a 1). Each is
 put in MNIST's format (:func:`mnist_format`) once per process; a minibatch's draws then go through Simard
 et al.'s distortions and, half of them, a wider pen, so that they look written rather than printed. No
 evaluation set is read.
@@ -39,6 +40,10 @@ CATEGORIES = ("L", "S", "P")
 #: A glyph whose ink is at most this wide for its height is a bar, which MNIST writes as a 1 whatever character it is
 #: (``ı``, ``ι``, ``ʃ``, ``∫``): left out of the bank.
 MIN_WIDTH_TO_HEIGHT = 0.4
+#: Two cases of a letter are the same shape (:func:`same_shape`) where their images' cosine similarity is at least
+#: this: ``O``-``o`` 0.91, ``S``-``s`` 0.92, ``I``-``i`` 0.77 against ``Ε``-``ε`` 0.68, ``e``-``E`` 0.61, ``L``-``l``
+#: 0.47 (the best of the three fonts; set between the case pairs the look-alike closure meets, before any training).
+SAME_SHAPE_COSINE = 0.75
 #: Pixels per em of the rendering, before :func:`mnist_format` scales the ink to MNIST's 20x20 box.
 RENDER_SIZE = 64
 #: Hershey's fonts drawn by :func:`stroke_glyph_bank`: its single-stroke fonts whose every glyph is the ASCII
@@ -58,10 +63,52 @@ STROKE_PEN = 2.35
 STROKE_SCALE = 8.0
 
 
-@functools.lru_cache(maxsize=1)
-def digit_lookalikes() -> frozenset[str]:
+def _font_path(name: str) -> str:
+    import matplotlib  # only its bundled fonts, and only when a bank is made: importing training stays light
+
+    return os.path.join(matplotlib.get_data_path(), "fonts", "ttf", name)
+
+
+@functools.cache
+def _charmap(font: str) -> frozenset[int]:
+    """The code points ``font`` (a file name in :data:`FONTS`) has a glyph for."""
+    from matplotlib import ft2font
+
+    return frozenset(ft2font.FT2Font(_font_path(font)).get_charmap())
+
+
+@functools.cache
+def _font(name: str) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(_font_path(name), RENDER_SIZE)
+
+
+def render(char: str, font: str) -> tuple[np.ndarray, bool]:
+    """``char`` typeset in ``font`` (a file name in :data:`FONTS`), white on black, in MNIST's format: a ``(28, 28)``
+    float32 image and whether it has ink (:func:`inference.data.preprocess.mnist_format`)."""
+    canvas = Image.new("L", (3 * RENDER_SIZE, 3 * RENDER_SIZE), 0)
+    ImageDraw.Draw(canvas).text((RENDER_SIZE, RENDER_SIZE), char, fill=255, font=_font(font))
+    return mnist_format(canvas)
+
+
+def same_shape(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are drawn alike once scaled to MNIST's box in at least one of :data:`FONTS`: the cosine
+    similarity of their images at least :data:`SAME_SHAPE_COSINE`. False where no font draws both."""
+    for font in FONTS:
+        if ord(a) in _charmap(font) and ord(b) in _charmap(font):
+            (x, x_ink), (y, y_ink) = render(a, font), render(b, font)
+            if x_ink and y_ink and float((x * y).sum()) >= SAME_SHAPE_COSINE * float(np.linalg.norm(x) * np.linalg.norm(y)):
+                return True
+    return False
+
+
+@functools.lru_cache(maxsize=2)
+def digit_lookalikes(same_shape_case: bool = False) -> frozenset[str]:
     """The characters that are or look like a digit: those connected to ``0``-``9`` through Unicode's
-    confusables and through upper and lower case, which a scale to a fixed box erases."""
+    confusables and through upper and lower case, which a scale to a fixed box erases.
+
+    With ``same_shape_case``, a case link is followed only where the two cases are the same shape
+    (:func:`same_shape`: ``O``-``o``, ``S``-``s``, ``З``-``з``), not where they differ (``l``-``L``, ``e``-``E``).
+    """
     source = importlib.resources.files("confusable_homoglyphs").joinpath("confusables.json")
     confusables: dict[str, list[dict[str, str]]] = json.loads(source.read_text(encoding="utf-8"))
     linked: dict[str, set[str]] = {}
@@ -76,32 +123,25 @@ def digit_lookalikes() -> frozenset[str]:
             continue
         found.add(char)
         todo.extend(linked.get(char, ()))
-        todo.extend(c for c in (char.lower(), char.upper()) if len(c) == 1)
+        cases = (c for c in (char.lower(), char.upper()) if len(c) == 1 and c != char)
+        todo.extend(c for c in cases if not same_shape_case or same_shape(char, c))
     return frozenset(found)
 
 
-def _allowed(char: str) -> bool:
+def _allowed(char: str, same_shape_case: bool = False) -> bool:
     """A printable letter, symbol or punctuation mark that is no digit look-alike."""
     return (
         char.isprintable()
         and not char.isspace()
         and unicodedata.category(char)[0] in CATEGORIES
-        and char not in digit_lookalikes()
+        and char not in digit_lookalikes(same_shape_case)
     )
 
 
-def _font_path(name: str) -> str:
-    import matplotlib  # only its bundled fonts, and only when a bank is made: importing training stays light
-
-    return os.path.join(matplotlib.get_data_path(), "fonts", "ttf", name)
-
-
-def glyph_characters(font: str) -> list[str]:
+def glyph_characters(font: str, same_shape_case: bool = False) -> list[str]:
     """The characters of ``font`` (a file name in :data:`FONTS`) that the bank draws: categories in
-    :data:`CATEGORIES`, printable, and no digit look-alike."""
-    from matplotlib import ft2font
-
-    return [c for c in map(chr, sorted(ft2font.FT2Font(_font_path(font)).get_charmap())) if _allowed(c)]
+    :data:`CATEGORIES`, printable, and no digit look-alike (:func:`digit_lookalikes`)."""
+    return [c for c in map(chr, sorted(_charmap(font))) if _allowed(c, same_shape_case)]
 
 
 def _width_to_height(image: np.ndarray, ink: float = 0.2) -> float:
@@ -110,17 +150,14 @@ def _width_to_height(image: np.ndarray, ink: float = 0.2) -> float:
     return (np.ptp(cols) + 1) / (np.ptp(rows) + 1)
 
 
-@functools.lru_cache(maxsize=1)
-def glyph_bank() -> Tensor:
+@functools.lru_cache(maxsize=2)
+def glyph_bank(same_shape_case: bool = False) -> Tensor:
     """``(N, 784)`` float32: every character of :func:`glyph_characters` in each of :data:`FONTS`, white on black
-    in MNIST's format (10,384 images with matplotlib 3.11's fonts, rendered in 10-13 s on 2 cores, once per process)."""
+    in MNIST's format (10,384 images with matplotlib 3.11's fonts, rendered in 5-13 s on 2 cores, once per process)."""
     images = []
-    for name in FONTS:
-        font = ImageFont.truetype(_font_path(name), RENDER_SIZE)
-        for char in glyph_characters(name):
-            canvas = Image.new("L", (3 * RENDER_SIZE, 3 * RENDER_SIZE), 0)
-            ImageDraw.Draw(canvas).text((RENDER_SIZE, RENDER_SIZE), char, fill=255, font=font)
-            image, has_ink = mnist_format(canvas)
+    for font in FONTS:
+        for char in glyph_characters(font, same_shape_case):
+            image, has_ink = render(char, font)
             if has_ink and _width_to_height(image) > MIN_WIDTH_TO_HEIGHT:
                 images.append(image)
     return torch.from_numpy(np.stack(images).astype(np.float32)).reshape(len(images), -1)
@@ -145,8 +182,8 @@ def draw_strokes(strokes: list[np.ndarray]) -> Image.Image:
     return canvas
 
 
-@functools.lru_cache(maxsize=1)
-def stroke_glyph_bank() -> Tensor:
+@functools.lru_cache(maxsize=2)
+def stroke_glyph_bank(same_shape_case: bool = False) -> Tensor:
     """``(N, 784)`` float32: every character of :data:`STROKE_FONTS` that :func:`glyph_bank` would keep, drawn with a
     pen by :func:`draw_strokes`, in MNIST's format (180 images, in well under a second)."""
     from HersheyFonts import HersheyFonts  # only when a bank is made
@@ -156,7 +193,8 @@ def stroke_glyph_bank() -> Tensor:
         font.load_default_font(name)
         for char in sorted(font.all_glyphs):
             strokes = [np.asarray(s, dtype=np.float64) for s in font.strokes_for_text(char) if len(s)]
-            if not _allowed(char) or not strokes or np.ptp(np.concatenate(strokes), 0).max() < HERSHEY_CAP_HEIGHT / 2:
+            too_small = not strokes or np.ptp(np.concatenate(strokes), 0).max() < HERSHEY_CAP_HEIGHT / 2
+            if not _allowed(char, same_shape_case) or too_small:
                 continue
             image, has_ink = mnist_format(draw_strokes(strokes))
             if has_ink and _width_to_height(image) > MIN_WIDTH_TO_HEIGHT:
@@ -164,11 +202,12 @@ def stroke_glyph_bank() -> Tensor:
     return torch.from_numpy(np.stack(images).astype(np.float32)).reshape(len(images), -1)
 
 
-def written_glyphs(n: int, device: torch.device, strokes: float = 0.0) -> Tensor:
+def written_glyphs(n: int, device: torch.device, strokes: float = 0.0, same_shape_case: bool = False) -> Tensor:
     """``(n, 784)`` characters drawn at random from :func:`stroke_glyph_bank` with probability ``strokes``, else
-    from :func:`glyph_bank`, each under its own random distortion
+    from :func:`glyph_bank` (both with ``same_shape_case``), each under its own random distortion
     (:func:`inference.training.augment.random_distortion`) and, for half of them, a pen one pixel wider."""
-    typeset, penned = glyph_bank(), stroke_glyph_bank() if strokes > 0 else None
+    typeset = glyph_bank(same_shape_case)
+    penned = stroke_glyph_bank(same_shape_case) if strokes > 0 else None
     drawn = typeset[torch.randint(len(typeset), (n,))]
     if penned is not None:
         from_strokes = torch.rand(n) < strokes

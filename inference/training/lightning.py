@@ -33,6 +33,7 @@ from bnn import TrainedBNN, save_checkpoint
 from inference.data import ImageSet
 from inference.training import step
 from inference.training.config import TrainConfig
+from inference.training.contrast import prepare_contrast
 from inference.training.elbo import MeanFieldELBO
 from inference.training.step import DistributedTrainingError, TrainingDivergedError
 
@@ -86,6 +87,7 @@ class SVIModule(L.LightningModule):
     def on_train_start(self) -> None:
         if self.global_rank == 0:  # one warning per run, not one per process
             step.check_scale_travel(self.trained, self.config, self.steps_per_epoch)
+        prepare_contrast(self.config)
         # The same start on every rank; different noise on each.
         pyro.set_rng_seed(step.noise_seed(self.config.seed, self.epochs_done, self.global_rank))
 

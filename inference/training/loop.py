@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from bnn import TrainedBNN, save_checkpoint
 from inference.data import ImageSet
 from inference.training.config import TrainConfig
+from inference.training.contrast import prepare_contrast
 from inference.training.elbo import MeanFieldELBO
 from inference.training.step import (
     TrainingDivergedError,
@@ -120,6 +121,7 @@ def train(
     elbo = MeanFieldELBO()
     steps_per_epoch = math.ceil(num_data / config.batch_size)
     check_scale_travel(trained, config, steps_per_epoch)
+    prepare_contrast(config)
     images, labels = train_set.images.to(device), train_set.labels.to(device)
 
     def loss_at(idx: torch.Tensor) -> torch.Tensor:

@@ -121,13 +121,13 @@ def test_a_training_batch_s_contrast_inputs_are_its_first_quarter_made_as_the_co
     from inference.training import TrainConfig, contrast
 
     calls = []
-    fake = lambda x, y, *shares: calls.append((x, y, shares)) or (x, torch.full((len(x),), 0.5))  # noqa: E731
+    fake = lambda x, y, *kinds: calls.append((x, y, kinds)) or (x, torch.full((len(x),), 0.5))  # noqa: E731
     monkeypatch.setattr(contrast, "contrast_inputs", fake)
     x, y = torch.rand(10, 784), torch.arange(10)
-    config = TrainConfig(near_contrast=0.1, glyph_contrast=0.2, stroke_glyphs=0.3, glyph_mix=0.4)
+    config = TrainConfig(near_contrast=0.1, glyph_contrast=0.2, stroke_glyphs=0.3, glyph_mix=0.4, same_shape_case=True)
     made, targets = contrast.contrast_batch(x, y, config, 10)
-    made_from, labels_given, shares = calls[-1]
-    assert torch.equal(made_from, x[:2]) and torch.equal(labels_given, y[:2]) and shares == (0.1, 0.2, 0.3, 0.4)
+    made_from, labels_given, kinds = calls[-1]
+    assert torch.equal(made_from, x[:2]) and torch.equal(labels_given, y[:2]) and kinds == (0.1, 0.2, 0.3, 0.4, True)
     assert torch.equal(made, x[:2]) and torch.equal(targets, contrast.contrast_targets(y[:2], torch.full((2,), 0.5), 10))
     assert contrast.contrast_batch(x, y, TrainConfig(glyph_mix=0.0), 10)[1] is None  # no mixes: uniform targets
     contrast.contrast_batch(x[:3], y[:3], config, 10)  # never an empty quarter
@@ -202,7 +202,7 @@ def test_contrast_targets_run_from_the_uniform_to_the_digit_s_class():
 def test_only_written_characters_are_cut_into_digits_and_only_as_often_as_asked(monkeypatch):
     import inference.training.contrast as contrast
 
-    monkeypatch.setattr(contrast, "written_glyphs", lambda n, device, strokes=0.0: torch.full((n, 784), 0.123))
+    monkeypatch.setattr(contrast, "written_glyphs", lambda n, device, *kinds: torch.full((n, 784), 0.123))
     torch.manual_seed(0)
     x, y = synthetic(400).images, torch.zeros(400, dtype=torch.long)
     _, none = contrast.contrast_inputs(x, y, glyphs=1.0, glyph_mix=0.0)

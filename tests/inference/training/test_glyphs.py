@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from inference.training import contrast, glyphs
+from inference.training import TrainConfig, contrast, glyphs
 from tests.conftest import centres_of_mass
 
 
@@ -13,6 +13,24 @@ def test_digit_lookalikes_follow_unicode_confusables_and_case():
     # Confusable with 0 and 1, and the other case of those, which a scale to a fixed box erases.
     assert set("OoIl|") <= lookalikes and "\N{GREEK CAPITAL LETTER OMICRON}" in lookalikes
     assert not set("AHKMWXahkmwx?&") & lookalikes
+
+
+def test_same_shape_compares_the_two_cases_as_mnist_draws_them():
+    assert glyphs.same_shape("O", "o") and glyphs.same_shape("S", "s")
+    assert not glyphs.same_shape("L", "l") and not glyphs.same_shape("E", "e")
+    # No font of the bank draws Warang Citi: no evidence that the two cases look alike.
+    assert not glyphs.same_shape("\N{WARANG CITI CAPITAL LETTER YUJ}", "\N{WARANG CITI SMALL LETTER YUJ}")
+
+
+def test_same_shape_case_keeps_letters_whose_other_case_is_no_look_alike():
+    everywhere, by_shape = glyphs.digit_lookalikes(), glyphs.digit_lookalikes(same_shape_case=True)
+    assert by_shape < everywhere
+    # The same-shape pairs stay out of the bank: O and o (0), I and i (1), S and s (through confusables and case).
+    assert set("0123456789OoIil|") <= by_shape
+    # l is a 1, but L is not; E and e came in through Warang Citi's case pair 𑣆 (a 7) and 𑢦 (an E).
+    assert set("ELe") <= everywhere and not set("ELe") & by_shape
+    bank = glyphs.glyph_characters("DejaVuSans.ttf", same_shape_case=True)
+    assert set("ELe") <= set(bank) and not set(bank) & by_shape
 
 
 def test_the_bank_holds_letters_and_symbols_but_no_digit():
@@ -52,8 +70,8 @@ def test_glyph_share_decides_how_many_contrast_inputs_are_written_characters(mon
     marker = torch.full((784,), 0.123)
     shares = []
 
-    def written(n: int, device: torch.device, strokes: float) -> torch.Tensor:
-        shares.append(strokes)
+    def written(n: int, device: torch.device, strokes: float, same_shape_case: bool) -> torch.Tensor:
+        shares.append((strokes, same_shape_case))
         return marker.expand(n, -1).clone()
 
     monkeypatch.setattr(contrast, "written_glyphs", written)
@@ -64,7 +82,10 @@ def test_glyph_share_decides_how_many_contrast_inputs_are_written_characters(mon
     share = is_glyph(contrast.contrast_inputs(x, y, glyphs=0.25)[0]).float().mean()
     assert 0.15 < share < 0.35
     contrast.contrast_inputs(x, y, glyphs=1.0, stroke_glyphs=0.5)
-    assert shares[-1] == 0.5
+    assert shares[-1] == (0.5, False)
+    # A training minibatch's contrast inputs draw from the bank its configuration asks for.
+    contrast.contrast_batch(x, y, TrainConfig(glyph_contrast=1.0, same_shape_case=True), 10)
+    assert shares[-1] == (0.0, True)
 
 
 def _mnist_pen_width(images: torch.Tensor) -> float:
@@ -109,11 +130,24 @@ def test_the_stroke_bank_holds_the_fonts_letters_but_not_their_digits_or_lookali
 def test_a_share_of_the_written_characters_comes_from_pen_strokes(monkeypatch):
     monkeypatch.setattr(glyphs, "random_distortion", lambda x, strength: x)
     monkeypatch.setattr(glyphs, "normalize_box", lambda x: x)
-    monkeypatch.setattr(glyphs, "glyph_bank", lambda: torch.full((3, 784), 0.25))
-    monkeypatch.setattr(glyphs, "stroke_glyph_bank", lambda: torch.full((5, 784), 0.75))
+    monkeypatch.setattr(glyphs, "glyph_bank", lambda same_shape_case=False: torch.full((3, 784), 0.25))
+    monkeypatch.setattr(glyphs, "stroke_glyph_bank", lambda same_shape_case=False: torch.full((5, 784), 0.75))
     torch.manual_seed(0)
     from_strokes = lambda out: (out == 0.75).all(-1)  # noqa: E731
     assert not from_strokes(glyphs.written_glyphs(400, torch.device("cpu"), 0.0)).any()
     assert from_strokes(glyphs.written_glyphs(400, torch.device("cpu"), 1.0)).all()
     share = from_strokes(glyphs.written_glyphs(2000, torch.device("cpu"), 0.5)).float().mean()
     assert 0.45 < share < 0.55
+
+
+def test_prepare_contrast_makes_the_banks_the_configuration_draws_from(monkeypatch):
+    made = []
+    monkeypatch.setattr(contrast, "glyph_bank", lambda same_shape_case=False: made.append(("typeset", same_shape_case)))
+    monkeypatch.setattr(contrast, "stroke_glyph_bank", lambda same_shape_case=False: made.append(("strokes", same_shape_case)))
+    contrast.prepare_contrast(TrainConfig())
+    assert made == [("typeset", False)]
+    contrast.prepare_contrast(TrainConfig(stroke_glyphs=0.5, same_shape_case=True))
+    assert made[1:] == [("typeset", True), ("strokes", True)]
+    for no_characters in (TrainConfig(glyph_contrast=0.0), TrainConfig(contrast_weight=0.0)):
+        contrast.prepare_contrast(no_characters)
+    assert len(made) == 3
