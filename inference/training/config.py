@@ -72,6 +72,10 @@ class TrainConfig:
     same_shape_case
         Leave a letter's other case out of the written characters as a digit look-alike only where both cases are the
         same shape (``o`` with ``O``, but not ``L`` with ``l``; :func:`inference.training.glyphs.digit_lookalikes`).
+    mine_glyphs
+        Draw each epoch's typeset characters in proportion to the mean network's highest class probability on them at
+        the epoch's start, not uniformly: outlier mining (Chen et al. 2021), so that the characters the network still
+        reads as digits are shown more often (:func:`inference.training.contrast.glyph_weights`).
     seed
         Seeds the initialisation, the shuffling and every Monte Carlo draw.
     checkpoint_every
@@ -94,6 +98,9 @@ class TrainConfig:
     glyph_mix: float = option(0.0, "unit", "share of the written characters cut into a digit (target partly its class)")
     same_shape_case: bool = option(
         False, "bool", "leave a look-alike's other case out of the written characters only where it is the same shape"
+    )
+    mine_glyphs: bool = option(
+        False, "bool", "draw the typeset characters each epoch in proportion to the network's confidence on them"
     )
     distort: float = option(0.0, "nonnegative", "strength of the affine and elastic distortions of training digits (0: off)")
     wide_pen: float = option(0.0, "unit", "share of training digits drawn with a pen one pixel wider")
@@ -124,4 +131,5 @@ ADDED_SINCE_V1 = {
     "wide_pen": 0.0,
     "glyph_mix": 0.0,
     "same_shape_case": False,
+    "mine_glyphs": False,
 }

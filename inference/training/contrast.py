@@ -19,6 +19,7 @@ import math
 import torch
 from torch import Tensor
 
+from bnn import TrainedBNN
 from inference.training.augment import elastic_field, gaussian_smoothing, grid_from, normalize_box, resample
 from inference.training.config import TrainConfig
 from inference.training.glyphs import glyph_bank, stroke_glyph_bank, written_glyphs
@@ -164,11 +165,16 @@ def cut_into_digits(characters: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def written_contrast(
-    x: Tensor, stroke_glyphs: float = 0.0, mix: float = 0.0, same_shape_case: bool = False
+    x: Tensor,
+    stroke_glyphs: float = 0.0,
+    mix: float = 0.0,
+    same_shape_case: bool = False,
+    glyph_weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """``(B, 784)`` digits -> ``(B, 784)`` written characters (:func:`inference.training.glyphs.written_glyphs`), a share
-    ``mix`` of them cut into their row's digit (:func:`cut_into_digits`), and ``(B,)`` their digit shares."""
-    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs, same_shape_case)
+    """``(B, 784)`` digits -> ``(B, 784)`` written characters (:func:`inference.training.glyphs.written_glyphs`, drawn
+    with ``glyph_weights``), a share ``mix`` of them cut into their row's digit (:func:`cut_into_digits`), and
+    ``(B,)`` their digit shares."""
+    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs, same_shape_case, glyph_weights)
     share = x.new_zeros(x.shape[0])
     if mix > 0:
         cut = torch.rand(x.shape[0], device=x.device) < mix
@@ -201,12 +207,14 @@ def contrast_inputs(
     stroke_glyphs: float = 0.0,
     glyph_mix: float = 0.0,
     same_shape_case: bool = False,
+    glyph_weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(B, 784)`` digits (and their ``(B,)`` labels) -> ``(B, 784)`` non-digits and ``(B,)`` their digit shares.
 
     Each is made by one corruption drawn at random: a written character that is no digit (:func:`written_contrast`)
     with probability ``glyphs`` (a share ``stroke_glyphs`` of them drawn from pen strokes, a share ``glyph_mix`` cut
-    into their digit; ``same_shape_case`` as :func:`inference.training.glyphs.digit_lookalikes` says), else a near
+    into their digit; ``same_shape_case`` as :func:`inference.training.glyphs.digit_lookalikes` says; the typeset
+    ones drawn in proportion to ``glyph_weights`` where given), else a near
     one (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`). The digit share is 0 except
     where a character was cut into a digit."""
     if near > 0 and y is None:
@@ -224,7 +232,7 @@ def contrast_inputs(
             out[chosen] = corrupt(x[chosen], None if y is None else y[chosen])
     written = which == len(kinds)
     if written.any():
-        out[written], share[written] = written_contrast(x[written], stroke_glyphs, glyph_mix, same_shape_case)
+        out[written], share[written] = written_contrast(x[written], stroke_glyphs, glyph_mix, same_shape_case, glyph_weights)
     return out, share
 
 
@@ -238,10 +246,26 @@ def prepare_contrast(config: TrainConfig) -> None:
             stroke_glyph_bank(config.same_shape_case)
 
 
-def contrast_batch(x: Tensor, y: Tensor, config: TrainConfig, num_classes: int) -> tuple[Tensor, Tensor | None]:
+def glyph_weights(trained: TrainedBNN, config: TrainConfig) -> Tensor | None:
+    """``(N,)``: how strongly the network reads each of the ``N`` typeset characters (:func:`glyph_bank`) as a digit,
+    its mean network's highest class probability on the undistorted image, in (1/C, 1]; or None (uniform draws) unless
+    ``config.mine_glyphs`` and the contrast inputs include written characters.
+
+    Outlier mining (Chen et al. 2021, "ATOM"): most characters are refused early and then teach little, so each epoch
+    draws them in proportion to these weights, computed at its start (0.2 s on 2 cores for 10,384 characters).
+    """
+    if not (config.mine_glyphs and config.contrast_weight and config.glyph_contrast):
+        return None
+    return trained.mean_logits(glyph_bank(config.same_shape_case)).softmax(-1).amax(-1).cpu()
+
+
+def contrast_batch(
+    x: Tensor, y: Tensor, config: TrainConfig, num_classes: int, glyph_weights: Tensor | None = None
+) -> tuple[Tensor, Tensor | None]:
     """The contrast inputs of a training minibatch (``(B, 784)`` digits, ``(B,)`` labels): its first quarter made
     into non-digits of the kinds ``config`` asks for (``near_contrast``, ``glyph_contrast``, ``stroke_glyphs``,
-    ``glyph_mix``, ``same_shape_case``), and their ``(B', num_classes)`` targets (:func:`contrast_targets`), or None,
+    ``glyph_mix``, ``same_shape_case``; the typeset characters drawn with ``glyph_weights``, from :func:`glyph_weights`),
+    and their ``(B', num_classes)`` targets (:func:`contrast_targets`), or None,
     the uniform answer for every one, unless ``glyph_mix`` cut characters into digits (the same loss, and bit for bit,
     without them). A quarter is enough: the likelihood plate scales their factor to the data size either way."""
     quarter = max(1, x.shape[0] // 4)
@@ -253,5 +277,6 @@ def contrast_batch(x: Tensor, y: Tensor, config: TrainConfig, num_classes: int) 
         config.stroke_glyphs,
         config.glyph_mix,
         config.same_shape_case,
+        glyph_weights=glyph_weights,
     )
     return made, contrast_targets(y[:quarter], share, num_classes) if config.glyph_mix else None

@@ -202,13 +202,21 @@ def stroke_glyph_bank(same_shape_case: bool = False) -> Tensor:
     return torch.from_numpy(np.stack(images).astype(np.float32)).reshape(len(images), -1)
 
 
-def written_glyphs(n: int, device: torch.device, strokes: float = 0.0, same_shape_case: bool = False) -> Tensor:
+def written_glyphs(
+    n: int, device: torch.device, strokes: float = 0.0, same_shape_case: bool = False, weights: Tensor | None = None
+) -> Tensor:
     """``(n, 784)`` characters drawn at random from :func:`stroke_glyph_bank` with probability ``strokes``, else
-    from :func:`glyph_bank` (both with ``same_shape_case``), each under its own random distortion
-    (:func:`inference.training.augment.random_distortion`) and, for half of them, a pen one pixel wider."""
+    from :func:`glyph_bank` (both with ``same_shape_case``; uniformly, or in proportion to ``weights``, one per image of
+    :func:`glyph_bank`), each under its own random distortion (:func:`inference.training.augment.random_distortion`)
+    and, for half of them, a pen one pixel wider."""
     typeset = glyph_bank(same_shape_case)
     penned = stroke_glyph_bank(same_shape_case) if strokes > 0 else None
-    drawn = typeset[torch.randint(len(typeset), (n,))]
+    if weights is None:
+        drawn = typeset[torch.randint(len(typeset), (n,))]
+    elif weights.shape != (len(typeset),):
+        raise ValueError(f"weights must be one per typeset character, shape ({len(typeset)},), got {tuple(weights.shape)}")
+    else:
+        drawn = typeset[torch.multinomial(weights.cpu(), n, replacement=True)]
     if penned is not None:
         from_strokes = torch.rand(n) < strokes
         drawn[from_strokes] = penned[torch.randint(len(penned), (int(from_strokes.sum()),))]

@@ -33,7 +33,7 @@ from bnn import TrainedBNN, save_checkpoint
 from inference.data import ImageSet
 from inference.training import step
 from inference.training.config import TrainConfig
-from inference.training.contrast import prepare_contrast
+from inference.training.contrast import glyph_weights, prepare_contrast
 from inference.training.elbo import MeanFieldELBO
 from inference.training.step import DistributedTrainingError, TrainingDivergedError
 
@@ -64,6 +64,7 @@ class SVIModule(L.LightningModule):
         self.epochs_done = int((resume_state or {}).get("epoch", 0))
         self._epoch_losses: list[float] = []
         self._epoch_started = 0.0
+        self._glyph_weights: torch.Tensor | None = None
 
     def train_dataloader(self) -> DataLoader:
         world = self.trainer.world_size if self._trainer is not None else 1
@@ -93,13 +94,15 @@ class SVIModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._epoch_losses, self._epoch_started = [], time.perf_counter()
+        # Every rank holds the same parameters here, so every rank draws with the same weights.
+        self._glyph_weights = glyph_weights(self.trained, self.config)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         step.schedule(
             self.trainer.optimizers[0], self.config, self.epochs_done * self.steps_per_epoch + batch_idx, self.steps_per_epoch
         )
-        loss = step.minibatch_loss(self.trained, x, y, self.config, self.elbo)
+        loss = step.minibatch_loss(self.trained, x, y, self.config, self.elbo, self._glyph_weights)
         if not torch.isfinite(loss):
             raise step.diverged(f"the ELBO became {loss.item()}", self.epochs_done, batch_idx, self.config, rank=self.global_rank)
         per_example = loss.detach() / len(self.train_set)

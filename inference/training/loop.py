@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from bnn import TrainedBNN, save_checkpoint
 from inference.data import ImageSet
 from inference.training.config import TrainConfig
-from inference.training.contrast import prepare_contrast
+from inference.training.contrast import glyph_weights, prepare_contrast
 from inference.training.elbo import MeanFieldELBO
 from inference.training.step import (
     TrainingDivergedError,
@@ -38,16 +38,10 @@ from inference.training.step import (
 )
 
 
-@torch.no_grad()
 def mean_network_accuracy(trained: TrainedBNN, data: ImageSet, batch_size: int = 4096) -> float:
     """Accuracy of the network whose weights are the posterior means (a cheap progress figure)."""
-    params = {k: v.loc.unsqueeze(0) for k, v in trained.guide.posterior().items()}
-    correct = 0
-    for start in range(0, len(data), batch_size):
-        x = data.images[start : start + batch_size].to(trained.device)
-        logits = trained.model.sampled_logits(x, params)[0]
-        correct += (logits.argmax(-1).cpu() == data.labels[start : start + batch_size]).sum().item()
-    return correct / max(1, len(data))
+    predicted = trained.mean_logits(data.images, batch_size).argmax(-1).cpu()
+    return (predicted == data.labels).sum().item() / max(1, len(data))
 
 
 def train(
@@ -93,10 +87,12 @@ def train(
     optimizer = make_optimizer(trained, config)
     history: list[dict[str, Any]] = []
     epoch, step_in_epoch, global_step = 0, 0, 0
+    weights = None  # the epoch's draw weights of the typeset characters, under mine_glyphs
     if resume_state is not None:
         optimizer.load_state_dict(resume_state["optimizer"])
         epoch, step_in_epoch, global_step = (int(resume_state[k]) for k in ("epoch", "step_in_epoch", "global_step"))
         history = list(resume_state.get("history", []))
+        weights = resume_state.get("glyph_weights")
         torch.set_rng_state(resume_state["rng_state"])
         if device.type == "cuda" and "cuda_rng_state" in resume_state:
             torch.cuda.set_rng_state(resume_state["cuda_rng_state"], device)
@@ -113,6 +109,7 @@ def train(
             history=history,
             device=device,
             extra_state=extra_state,
+            glyph_weights=weights,
         )
 
     def stopped(what: str) -> TrainingDivergedError:
@@ -125,7 +122,7 @@ def train(
     images, labels = train_set.images.to(device), train_set.labels.to(device)
 
     def loss_at(idx: torch.Tensor) -> torch.Tensor:
-        return minibatch_loss(trained, images[idx], labels[idx], config, elbo)
+        return minibatch_loss(trained, images[idx], labels[idx], config, elbo, weights)
 
     def save() -> None:
         """Write the checkpoint, only if the loss at the parameters being saved is finite."""
@@ -139,6 +136,8 @@ def train(
     while epoch < config.epochs:
         order = torch.randperm(num_data, generator=torch.Generator().manual_seed(shuffle_seed(config.seed, epoch))).to(device)
         started, total, seen = time.perf_counter(), 0.0, 0
+        if step_in_epoch == 0 or weights is None:  # a run resumed within an epoch keeps that epoch's weights
+            weights = glyph_weights(trained, config)
         bar = tqdm(
             total=steps_per_epoch,
             initial=step_in_epoch,

@@ -133,7 +133,12 @@ def variance_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
 
 
 def minibatch_loss(
-    trained: TrainedBNN, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, elbo: MeanFieldELBO | None = None
+    trained: TrainedBNN,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    elbo: MeanFieldELBO | None = None,
+    glyph_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The loss SVI minimises on one minibatch: the negative ELBO in nats, scaled to the whole training set.
 
@@ -141,7 +146,8 @@ def minibatch_loss(
     by up to ``config.shift`` pixels, distorted with ``config.distort`` and a share ``config.wide_pen`` of them drawn
     with a wider pen; with ``config.contrast_weight`` a
     quarter of them, made into non-digits, carry the noise-contrastive factor (their targets uniform, or partly their
-    digit's class where ``config.glyph_mix`` cut a character into it). Used by both loops.
+    digit's class where ``config.glyph_mix`` cut a character into it; the typeset characters drawn with
+    ``glyph_weights``, the epoch's :func:`~inference.training.contrast.glyph_weights`). Used by both loops.
     """
     model, guide = trained.model, trained.guide
     elbo = elbo or MeanFieldELBO()
@@ -153,7 +159,7 @@ def minibatch_loss(
     with reparam, pyro.validation_enabled(False):
         if not config.contrast_weight:
             return elbo.differentiable_loss(model, scaled_guide, x, y)
-        contrast, targets = contrast_batch(x, y, config, model.config.num_classes)
+        contrast, targets = contrast_batch(x, y, config, model.config.num_classes, glyph_weights)
         return elbo.differentiable_loss(model, scaled_guide, x, y, contrast, config.contrast_weight, targets)
 
 
@@ -197,8 +203,10 @@ def training_state(
     history: list[dict[str, Any]],
     device: torch.device,
     extra_state: dict[str, Any] | None = None,
+    glyph_weights: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """A checkpoint's training state, the one format that :func:`train` and the Lightning path write and resume."""
+    """A checkpoint's training state, the one format that :func:`train` and the Lightning path write and resume
+    (with the epoch's ``glyph_weights`` under ``mine_glyphs``, so that a run resumed within an epoch draws as before)."""
     out = {
         **(extra_state or {}),
         "train_config": config.to_dict(),
@@ -211,4 +219,6 @@ def training_state(
     }
     if device.type == "cuda":
         out["cuda_rng_state"] = torch.cuda.get_rng_state(device)
+    if glyph_weights is not None:
+        out["glyph_weights"] = glyph_weights
     return out

@@ -1,9 +1,11 @@
 """Written characters that are no digit: the bank leaves out digits and their look-alikes, and draws like MNIST."""
 
 import numpy as np
+import pytest
 import torch
 
-from inference.training import TrainConfig, contrast, glyphs
+from bnn import BNNConfig, TrainedBNN
+from inference.training import TrainConfig, contrast, glyphs, step
 from tests.conftest import centres_of_mass
 
 
@@ -70,7 +72,7 @@ def test_glyph_share_decides_how_many_contrast_inputs_are_written_characters(mon
     marker = torch.full((784,), 0.123)
     shares = []
 
-    def written(n: int, device: torch.device, strokes: float, same_shape_case: bool) -> torch.Tensor:
+    def written(n: int, device: torch.device, strokes: float, same_shape_case: bool, weights=None) -> torch.Tensor:
         shares.append((strokes, same_shape_case))
         return marker.expand(n, -1).clone()
 
@@ -86,6 +88,45 @@ def test_glyph_share_decides_how_many_contrast_inputs_are_written_characters(mon
     # A training minibatch's contrast inputs draw from the bank its configuration asks for.
     contrast.contrast_batch(x, y, TrainConfig(glyph_contrast=1.0, same_shape_case=True), 10)
     assert shares[-1] == (0.0, True)
+
+
+def test_weights_decide_which_typeset_characters_are_drawn(monkeypatch):
+    for name in ("random_distortion", "random_wider_pen"):
+        monkeypatch.setattr(glyphs, name, lambda x, *args: x)
+    monkeypatch.setattr(glyphs, "normalize_box", lambda x: x)
+    bank = glyphs.glyph_bank()
+    weights = torch.zeros(len(bank))
+    weights[[7, 700]] = torch.tensor([1.0, 3.0])
+    torch.manual_seed(0)
+    drawn = glyphs.written_glyphs(400, torch.device("cpu"), weights=weights)
+    is_seven, is_seven_hundred = (drawn == bank[7]).all(-1), (drawn == bank[700]).all(-1)
+    assert (is_seven | is_seven_hundred).all()
+    assert 0.18 < is_seven.float().mean() < 0.32  # in proportion: 1 in 4
+    with pytest.raises(ValueError, match="one per typeset character"):
+        glyphs.written_glyphs(4, torch.device("cpu"), weights=torch.ones(3))
+
+
+def test_mined_weights_are_the_mean_network_s_confidence_on_each_character():
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100), seed=0)
+    assert contrast.glyph_weights(trained, TrainConfig()) is None  # uniform draws unless asked
+    assert contrast.glyph_weights(trained, TrainConfig(mine_glyphs=True, glyph_contrast=0.0)) is None
+    weights = contrast.glyph_weights(trained, TrainConfig(mine_glyphs=True))
+    bank = glyphs.glyph_bank()
+    assert weights.shape == (len(bank),) and (weights >= 0.1).all() and (weights <= 1).all()
+    params = {k: v.loc[None] for k, v in trained.guide.posterior().items()}
+    expected = trained.model.sampled_logits(bank[:50], params)[0].softmax(-1).amax(-1)
+    assert torch.allclose(weights[:50], expected.detach(), atol=1e-6)
+
+
+def test_a_training_batch_draws_its_characters_with_the_epoch_s_weights(monkeypatch):
+    seen = []
+    real = contrast.written_glyphs
+    monkeypatch.setattr(contrast, "written_glyphs", lambda *args: seen.append(args[4]) or real(*args))
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100), seed=0)
+    weights = torch.rand(len(glyphs.glyph_bank()))
+    x, y = torch.rand(64, 784), torch.randint(10, (64,))
+    step.minibatch_loss(trained, x, y, TrainConfig(glyph_contrast=1.0, mine_glyphs=True), glyph_weights=weights)
+    assert seen and seen[-1] is weights
 
 
 def _mnist_pen_width(images: torch.Tensor) -> float:

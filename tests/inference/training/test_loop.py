@@ -36,7 +36,8 @@ def test_same_seed_same_result():
 
 @pytest.mark.fault("training interrupted between steps")
 @pytest.mark.parametrize(
-    "options", [{"local_reparam": True}, {"local_reparam": False}, {"cosine_lr": True, "contrast_weight": 0.3}]
+    "options",
+    [{"local_reparam": True}, {"local_reparam": False}, {"cosine_lr": True, "contrast_weight": 0.3}, {"mine_glyphs": True}],
 )
 def test_interrupted_and_resumed_run_matches_a_straight_run(tmp_path, options):
     data = synthetic(200)
