@@ -165,3 +165,16 @@ def test_uniform_cross_entropy_is_per_row():
     expected = [-(torch.log_softmax(row, -1)).mean().item() for row in logits]
     assert uniform_cross_entropy(logits).tolist() == pytest.approx(expected, abs=1e-6)
     assert uniform_cross_entropy(logits)[0].item() == pytest.approx(math.log(3))
+
+
+def test_the_mean_network_s_logits_are_those_of_the_posterior_means_in_any_chunking():
+    from bnn import TrainedBNN
+
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100), seed=0)
+    x = torch.rand(9, 784)
+    guide = trained.guide
+    hidden = torch.relu(x @ guide.fc1_weight_loc.T + guide.fc1_bias_loc)
+    expected = hidden @ guide.fc2_weight_loc.T + guide.fc2_bias_loc
+    assert torch.allclose(trained.mean_logits(x), expected, atol=1e-5)
+    assert torch.allclose(trained.mean_logits(x, batch_size=4), expected, atol=1e-5)
+    assert trained.mean_logits(x[:0]).shape == (0, 10)
