@@ -272,11 +272,11 @@ def contrast_batch(
     made, share = contrast_inputs(
         x[:quarter],
         y[:quarter],
-        config.near_contrast,
-        config.glyph_contrast,
-        config.stroke_glyphs,
-        config.glyph_mix,
-        config.same_shape_case,
+        near=config.near_contrast,
+        glyphs=config.glyph_contrast,
+        stroke_glyphs=config.stroke_glyphs,
+        glyph_mix=config.glyph_mix,
+        same_shape_case=config.same_shape_case,
         glyph_weights=glyph_weights,
     )
     return made, contrast_targets(y[:quarter], share, num_classes) if config.glyph_mix else None

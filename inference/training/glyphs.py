@@ -192,9 +192,10 @@ def stroke_glyph_bank(same_shape_case: bool = False) -> Tensor:
     for name in STROKE_FONTS:
         font.load_default_font(name)
         for char in sorted(font.all_glyphs):
+            if not _allowed(char, same_shape_case):
+                continue
             strokes = [np.asarray(s, dtype=np.float64) for s in font.strokes_for_text(char) if len(s)]
-            too_small = not strokes or np.ptp(np.concatenate(strokes), 0).max() < HERSHEY_CAP_HEIGHT / 2
-            if not _allowed(char, same_shape_case) or too_small:
+            if not strokes or np.ptp(np.concatenate(strokes), 0).max() < HERSHEY_CAP_HEIGHT / 2:
                 continue
             image, has_ink = mnist_format(draw_strokes(strokes))
             if has_ink and _width_to_height(image) > MIN_WIDTH_TO_HEIGHT:

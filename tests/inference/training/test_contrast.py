@@ -121,17 +121,18 @@ def test_a_training_batch_s_contrast_inputs_are_its_first_quarter_made_as_the_co
     from inference.training import TrainConfig, contrast
 
     calls = []
-    fake = lambda x, y, *kinds, glyph_weights: calls.append((x, y, kinds, glyph_weights)) or (x, torch.full((len(x),), 0.5))  # noqa: E731
+    fake = lambda x, y, **kinds: calls.append((x, y, kinds)) or (x, torch.full((len(x),), 0.5))  # noqa: E731
     monkeypatch.setattr(contrast, "contrast_inputs", fake)
     x, y = torch.rand(10, 784), torch.arange(10)
     config = TrainConfig(near_contrast=0.1, glyph_contrast=0.2, stroke_glyphs=0.3, glyph_mix=0.4, same_shape_case=True)
     made, targets = contrast.contrast_batch(x, y, config, 10)
-    made_from, labels_given, kinds, weights = calls[-1]
-    assert torch.equal(made_from, x[:2]) and torch.equal(labels_given, y[:2]) and kinds == (0.1, 0.2, 0.3, 0.4, True)
-    assert weights is None
+    made_from, labels_given, kinds = calls[-1]
+    assert torch.equal(made_from, x[:2]) and torch.equal(labels_given, y[:2])
+    asked = {"near": 0.1, "glyphs": 0.2, "stroke_glyphs": 0.3, "glyph_mix": 0.4, "same_shape_case": True, "glyph_weights": None}
+    assert kinds == asked
     mined = torch.rand(5)
     contrast.contrast_batch(x, y, config, 10, mined)
-    assert calls[-1][3] is mined
+    assert calls[-1][2]["glyph_weights"] is mined
     assert torch.equal(made, x[:2]) and torch.equal(targets, contrast.contrast_targets(y[:2], torch.full((2,), 0.5), 10))
     assert contrast.contrast_batch(x, y, TrainConfig(glyph_mix=0.0), 10)[1] is None  # no mixes: uniform targets
     contrast.contrast_batch(x[:3], y[:3], config, 10)  # never an empty quarter
