@@ -88,7 +88,9 @@ class TrainConfig:
     scale_lr: float = option(5e-3, "positive", "Adam learning rate of the standard deviations")
     kl_weight: float = option(0.1, "positive", "weight of the KL term; 1 is the plain ELBO")
     local_reparam: bool = option(False, "bool", "use the local reparameterisation (sample pre-activations, not weights)")
-    bf16_variance: bool = option(True, "bool", "the pre-activations' variance in bfloat16 where the device has bf16 units")
+    bf16_variance: bool = option(
+        True, "bool", "with local_reparam: the pre-activations' variance in bfloat16 where the device has bf16 units"
+    )
     contrast_weight: float = option(
         0.3, "nonnegative", "weight of the noise-contrastive prior: uncertainty demanded on corrupted digits (0: off)"
     )
