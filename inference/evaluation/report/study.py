@@ -85,6 +85,8 @@ def near_study_page(trials: list[NearTrial], chosen: str) -> str:
         "seeds only where its seed 0 passed a bar written before it ran (`docs/design.md`), so the choice is among the "
         "configurations that ran the most seeds, compared over the seeds they share; taken in the order they ran, one "
         "replaces the choice so far only if its mean cost is lower by more than the choice's sd over the seeds. "
+        "The last selection column is reported, not used to choose: each seed's cost less the chosen configuration's "
+        "on the same seed (the same split of the held-out digits, and the same networks where only the gate differs). "
         "Every figure is "
         "under the default (calibrated) rule, mean ± sd over the seeds run. The evaluation sets are reported, "
         "never used to choose. `train s` is wall-clock time with other work sharing the machine; speed is measured "
@@ -97,10 +99,25 @@ def near_study_page(trials: list[NearTrial], chosen: str) -> str:
     ]
     groups = {name: [t for t in trials if t.name == name] for name in names}
     label = {name: f"**{name}**" if name == chosen else name for name in names}
+    chosen_cost = {t.seed: criterion(t.selection) for t in groups.get(chosen, [])}
+
+    def paired(rows: list[NearTrial]) -> str:
+        """The criterion less the chosen configuration's on the same seed, over the seeds both ran."""
+        if rows[0].name == chosen:
+            return "—"
+        differences = [criterion(t.selection) - chosen_cost[t.seed] for t in rows if t.seed in chosen_cost]
+        return mean_sd(differences) if differences else "—"
+
     lines += table(
-        ["configuration", "seeds", "train s", *(k for k, _ in selection)],
+        ["configuration", "seeds", "train s", *(k for k, _ in selection), "criterion less the chosen's, same seeds"],
         [
-            [label[n], len(rows), f"{sum(t.train_seconds for t in rows) / len(rows):.0f}", *(cell(rows, v) for _, v in selection)]
+            [
+                label[n],
+                len(rows),
+                f"{sum(t.train_seconds for t in rows) / len(rows):.0f}",
+                *(cell(rows, v) for _, v in selection),
+                paired(rows),
+            ]
             for n, rows in groups.items()
         ],
     )

@@ -126,3 +126,21 @@ def test_overrides_reach_the_part_they_set_and_a_gate_or_rule_change_reuses_the_
         assert not rule or "alpha" in rule, name
     trains = {name: split_overrides(o)[:2] for name, o in CONFIGURATIONS.items()}
     assert trains["baseline, class density, alpha 0.02"] == trains["baseline, class density"]
+
+
+def test_the_page_gives_each_configuration_s_cost_less_the_chosen_one_s_on_the_same_seeds():
+    from inference.evaluation.report import near_study_page
+
+    mnist = {"MNIST": {"forced_accuracy": 0.98, "refused": 0.02, "answered_accuracy": 0.99}}
+
+    def trial(name, seed, shapes_wrong=0.3):
+        return NearTrial(name, seed, {}, 1.0, _figures(shapes_wrong=shapes_wrong), mnist)
+
+    chosen = [trial("chosen", s, w) for s, w in ((0, 0.30), (1, 0.20), (2, 0.40))]
+    # Lower by 0.02 and 0.04 in cost on seeds 0 and 1 (each shape set counts a quarter); seed 5 is not the chosen's.
+    other = [trial("other", s, w) for s, w in ((0, 0.26), (1, 0.12), (5, 0.0))]
+    lonely = [trial("lonely", 7)]
+    selection_table = near_study_page(chosen + other + lonely, "chosen").split("## Every evaluation set")[0]
+    rows = {line.split(" | ")[0].strip("| *"): line for line in selection_table.splitlines()}
+    assert rows["chosen"].endswith("| — |") and rows["lonely"].endswith("| — |")
+    assert rows["other"].endswith("| -3.00 ± 1.41% |")
