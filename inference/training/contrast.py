@@ -174,7 +174,7 @@ def written_contrast(
     """``(B, 784)`` digits -> ``(B, 784)`` written characters (:func:`inference.training.glyphs.written_glyphs`, drawn
     with ``glyph_weights``), a share ``mix`` of them cut into their row's digit (:func:`cut_into_digits`), and
     ``(B,)`` their digit shares."""
-    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs, same_shape_case, glyph_weights)
+    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs, same_shape_case, weights=glyph_weights)
     share = x.new_zeros(x.shape[0])
     if mix > 0:
         cut = torch.rand(x.shape[0], device=x.device) < mix

@@ -207,7 +207,7 @@ def test_contrast_targets_run_from_the_uniform_to_the_digit_s_class():
 def test_only_written_characters_are_cut_into_digits_and_only_as_often_as_asked(monkeypatch):
     import inference.training.contrast as contrast
 
-    monkeypatch.setattr(contrast, "written_glyphs", lambda n, device, *kinds: torch.full((n, 784), 0.123))
+    monkeypatch.setattr(contrast, "written_glyphs", lambda n, device, *kinds, **weights: torch.full((n, 784), 0.123))
     torch.manual_seed(0)
     x, y = synthetic(400).images, torch.zeros(400, dtype=torch.long)
     _, none = contrast.contrast_inputs(x, y, glyphs=1.0, glyph_mix=0.0)

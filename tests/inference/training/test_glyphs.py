@@ -121,7 +121,7 @@ def test_mined_weights_are_the_mean_network_s_confidence_on_each_character():
 def test_a_training_batch_draws_its_characters_with_the_epoch_s_weights(monkeypatch):
     seen = []
     real = contrast.written_glyphs
-    monkeypatch.setattr(contrast, "written_glyphs", lambda *args: seen.append(args[4]) or real(*args))
+    monkeypatch.setattr(contrast, "written_glyphs", lambda *args, weights: seen.append(weights) or real(*args, weights=weights))
     trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100), seed=0)
     weights = torch.rand(len(glyphs.glyph_bank()))
     x, y = torch.rand(64, 784), torch.randint(10, (64,))
