@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from bnn import Calibration, TrainedBNN, VAEConfig
 from bnn.config import check_fields, option
@@ -18,8 +18,10 @@ class CalibrationConfig:
     """How the calibration is made; every field is also a command-line flag."""
 
     held_out: int = option(5000, "nonnegative_int", "training images held out to calibrate the rule (0: no calibration)")
-    vae_epochs: int = option(10, "positive_int", "epochs of the VAE whose ELBO is the gate's density")
+    vae_epochs: int = option(20, "positive_int", "epochs of the VAE whose ELBO is the gate's density")
     vae_particles: int = option(8, "positive_int", "importance samples per image of the VAE's ELBO")
+    vae_hidden_dim: int = option(400, "positive_int", "hidden units of the VAE's encoder and decoder")
+    vae_latent_dim: int = option(20, "positive_int", "latent dimensions of the VAE")
     class_density: bool = option(
         True, "bool", "score the density under the class the rule would answer (a VAE conditioned on the digit)"
     )
@@ -32,6 +34,14 @@ class CalibrationConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    def vae_config(self, num_classes: int) -> VAEConfig:
+        """The density model's widths, conditioned on ``num_classes`` classes when ``class_density``."""
+        return VAEConfig(
+            hidden_dim=self.vae_hidden_dim,
+            latent_dim=self.vae_latent_dim,
+            num_classes=num_classes if self.class_density else 0,
+        )
 
 
 def held_out_size(num_images: int, requested: int) -> int:
@@ -60,7 +70,6 @@ def calibrate(
     split_seed: int = 0,
     seed: int = 0,
     progress: bool = True,
-    vae_config: VAEConfig | None = None,
 ) -> Calibration:
     """Fit the density model on ``training`` and score ``held_out``; attach the calibration to ``trained`` and return it.
 
@@ -80,8 +89,7 @@ def calibrate(
             stacklevel=2,
         )
     device = trained.device
-    if config.class_density:
-        vae_config = replace(vae_config or VAEConfig(), num_classes=trained.model.config.num_classes)
+    vae_config = config.vae_config(trained.model.config.num_classes)
     on_device = ImageSet(training.name, training.images.to(device), training.labels)
     vae = train_vae(
         on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config, wide_pen=config.density_wide_pen

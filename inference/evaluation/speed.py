@@ -129,7 +129,7 @@ def attach_timing_calibration(trained: TrainedBNN, size: int = 5000, num_samples
         density=-100 * torch.rand(size, generator=g),
         percentile_probs=torch.softmax(torch.randn(size, classes, generator=g), -1),
         labels=torch.randint(0, classes, (size,), generator=g),
-        vae=VAE().to(trained.device).eval(),
+        vae=VAE(CalibrationConfig().vae_config(classes)).to(trained.device).eval(),
         num_samples=num_samples,
         percentile=50.0,
         vae_particles=CalibrationConfig().vae_particles,

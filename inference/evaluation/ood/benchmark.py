@@ -21,6 +21,7 @@ from torch import Tensor
 from bnn import TrainedBNN
 from bnn.config import check_fields, option
 from inference.calibration.conformal import conformal_p_values
+from inference.calibration.fit import CalibrationConfig
 from inference.data import ImageSet, load_mnist, split_calibration
 from inference.evaluation import metrics, plots
 from inference.evaluation.contenders import REFUSAL_RATE
@@ -47,7 +48,7 @@ class BenchmarkConfig:
     """Sizes and budgets; the defaults are the published run. Every checked field is a flag of the script."""
 
     classifier_epochs: int = option(3, "positive_int", "epochs of the deterministic MLP and CNN")
-    vae_epochs: int = option(10, "positive_int", "epochs of each VAE")
+    vae_epochs: int = option(CalibrationConfig.vae_epochs, "positive_int", "epochs of each VAE (as the gate's density)")
     gmm_components: int = option(20, "positive_int", "components of the feature GMM")
     held_out: int = option(5_000, "positive_int", "training images kept back for temperature scaling")
     train_limit: int | None = option(None, "positive_int", "use the first N training images (quick runs)", True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from inference.evaluation.report.markdown import mean_sd, table
 
 if TYPE_CHECKING:
-    from inference.evaluation.near_study import NearTrial
+    from inference.evaluation.near_study import NearTrial, Replication
     from inference.evaluation.study import Trial
 
 
@@ -42,8 +42,15 @@ def study_page(trials: list[Trial], chosen: str, figure: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def near_study_page(trials: list[NearTrial], chosen: str) -> str:
-    """The near-digit study's page: every configuration on the selection sets and on every evaluation set."""
+def near_study_page(
+    trials: list[NearTrial], chosen: str, default: str | None = None, replication: Replication | None = None
+) -> str:
+    """The near-digit study's page: every configuration on the selection sets and on every evaluation set.
+
+    ``default`` (today's default configuration) is named where it is not ``chosen``. With ``replication``, the page
+    is that of a paired comparison on fresh seeds: its verdict replaces the choice, and the last selection column
+    is each row's cost less the incumbent's.
+    """
     from inference.evaluation.near_study import SELECTION_SETS, criterion
 
     names = list(dict.fromkeys(t.name for t in trials))
@@ -86,30 +93,39 @@ def near_study_page(trials: list[NearTrial], chosen: str) -> str:
         "configurations that ran the most seeds, compared over the seeds they share; taken in the order they ran, one "
         "replaces the choice so far only if its mean cost is lower by more than the choice's sd over the seeds. "
         "The last selection column is reported, not used to choose: each seed's cost less the chosen configuration's "
-        "on the same seed (the same split of the held-out digits, and the same networks where only the gate differs). "
+        "(on a replication's page, the incumbent's) on the same seed (the same split of the held-out digits, and the "
+        "same networks where only the gate differs). "
         "Every figure is "
         "under the default (calibrated) rule, mean ± sd over the seeds run. The evaluation sets are reported, "
         "never used to choose. `train s` is wall-clock time with other work sharing the machine; speed is measured "
         "in the results page's Speed section.",
         "",
-        f"**Chosen: {chosen}.**",
+        *_verdict(chosen, default, replication),
         "",
         "## Selection (held-out training digits)",
         "",
     ]
+    reference = replication.incumbent if replication else chosen
     groups = {name: [t for t in trials if t.name == name] for name in names}
-    label = {name: f"**{name}**" if name == chosen else name for name in names}
-    chosen_cost = {t.seed: criterion(t.selection) for t in groups.get(chosen, [])}
+    bold = replication.candidate if replication else chosen
+    label = {name: f"**{name}**" if name == bold else name for name in names}
+    reference_cost = {t.seed: criterion(t.selection) for t in groups.get(reference, [])}
 
     def paired(rows: list[NearTrial]) -> str:
-        """The criterion less the chosen configuration's on the same seed, over the seeds both ran."""
-        if rows[0].name == chosen:
+        """The criterion less the reference configuration's on the same seed, over the seeds both ran."""
+        if rows[0].name == reference:
             return "—"
-        differences = [criterion(t.selection) - chosen_cost[t.seed] for t in rows if t.seed in chosen_cost]
+        differences = [criterion(t.selection) - reference_cost[t.seed] for t in rows if t.seed in reference_cost]
         return mean_sd(differences) if differences else "—"
 
     lines += table(
-        ["configuration", "seeds", "train s", *(k for k, _ in selection), "criterion less the chosen's, same seeds"],
+        [
+            "configuration",
+            "seeds",
+            "train s",
+            *(k for k, _ in selection),
+            f"criterion less the {'incumbent' if replication else 'chosen'}'s, same seeds",
+        ],
         [
             [
                 label[n],
@@ -126,3 +142,22 @@ def near_study_page(trials: list[NearTrial], chosen: str) -> str:
         ["configuration", *(k for k, _ in tests)], [[label[n], *(cell(rows, v) for _, v in tests)] for n, rows in groups.items()]
     )
     return "\n".join(lines) + "\n"
+
+
+def _verdict(chosen: str, default: str | None, replication: Replication | None) -> list[str]:
+    """The page's conclusion: the choice (and today's default where it differs), or a replication's verdict."""
+    if replication is None:
+        lines = [f"**Chosen: {chosen}.**"]
+        if default is not None and default != chosen:
+            lines += ["", f"**Today's default: {default}.** Not the choice on these seeds: `docs/design.md` says why."]
+        return lines
+    r = replication
+    seeds = ", ".join(f"seed {s}: {100 * d:+.2f}" for s, d in r.differences.items())
+    return [
+        f"**Replication of {r.candidate}** against {r.incumbent}, on seeds that no configuration had run, each with "
+        "the same networks and split for both. The rule, fixed before they ran: it replicates if on every seed both "
+        f"are eligible and it costs less, and the mean difference in cost is at most {100 * r.bar:+.2f} points. "
+        f"Differences ({seeds} points; mean {100 * r.mean_difference:+.2f}), "
+        f"{'both eligible on every seed' if r.eligible else 'not both eligible on every seed'}: "
+        f"**{'it replicates' if r.replicates else 'it does not replicate'}.**"
+    ]

@@ -314,16 +314,18 @@ def test_an_input_whose_p_value_equals_alpha_is_refused(calibrated):
 
 
 def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated):
-    from bnn.vae import VAEConfig
-    from inference import calibrate
+    from inference import CalibrationConfig, calibrate
     from tests.conftest import synthetic as make
 
     data = make(1200, seed=13)
     fit = type(data)("fit", data.images[:200], data.labels[:200])
     held_out = type(data)("held", data.images[200:], data.labels[200:])
     model = trained_on_synthetic(200, 1000, hidden_dim=16, num_samples=100, vae_epochs=1)
-    result = calibrate(model, held_out, fit, progress=False, vae_config=VAEConfig(latent_dim=3), split_seed=7)
-    assert result.num_samples == 100 and len(result) == 1000 and result.vae.config.latent_dim == 3
+    config = CalibrationConfig(held_out=len(held_out), vae_epochs=1, vae_hidden_dim=24, vae_latent_dim=3)
+    result = calibrate(model, held_out, fit, config, progress=False, split_seed=7)
+    assert result.num_samples == 100 and len(result) == 1000
+    assert (result.vae.config.hidden_dim, result.vae.config.latent_dim, result.vae.config.num_classes) == (24, 3, 10)
+    assert CalibrationConfig(class_density=False).vae_config(10).num_classes == 0
     assert result.split_seed == 7
     with pytest.raises(ValueError, match="at least one labelled image"):
         calibrate(model, type(data)("none", data.images[:0], data.labels[:0]), fit, progress=False)

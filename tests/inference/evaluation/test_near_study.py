@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from bnn import BNNConfig
 from inference.calibration import CalibrationConfig
 from inference.data import ImageSet
 from inference.evaluation.near_study import (
@@ -10,10 +11,13 @@ from inference.evaluation.near_study import (
     CONFIGURATIONS,
     NearTrial,
     criterion,
+    default_configuration,
+    replicate,
     select,
     selection_sets,
     split_overrides,
 )
+from inference.predictive import Rule
 from inference.training import TrainConfig
 
 
@@ -101,7 +105,8 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     # "baseline" is the default of when the study began, whatever the default is today.
     model, train, gate, rule = split_overrides(CONFIGURATIONS["baseline"])
     assert TrainConfig(**train).scale_lr == 0.02 and TrainConfig().scale_lr != 0.02
-    assert gate == {"class_density": False, "fisher_combination": False, "density_wide_pen": 0.0} and rule == {"alpha": 0.01}
+    assert gate == {"class_density": False, "fisher_combination": False, "density_wide_pen": 0.0, "vae_epochs": 10}
+    assert rule == {"alpha": 0.01}
     _, train, gate, rule = split_overrides(CONFIGURATIONS["scale lr 0.005, class density, alpha 0.02"])
     assert train == {
         "scale_lr": 0.005,
@@ -110,11 +115,46 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
         "stroke_glyphs": 0.0,
         "local_reparam": True,
     }
-    assert (gate, rule) == ({"class_density": True, "fisher_combination": False, "density_wide_pen": 0.0}, {"alpha": 0.02})
+    assert gate == {"class_density": True, "fisher_combination": False, "density_wide_pen": 0.0, "vae_epochs": 10}
+    assert rule == {"alpha": 0.02}
     assert TrainConfig().glyph_contrast != 0.0  # the written characters came later: earlier rows keep them off
     assert TrainConfig().local_reparam is False  # so did weight sampling: earlier rows keep local reparameterisation
     assert CalibrationConfig().fisher_combination is True  # so did Fisher's combination: earlier rows keep Bonferroni
     assert CalibrationConfig().density_wide_pen != 0.0  # and the density's wide pen
+    assert CalibrationConfig().vae_epochs != 10  # and the density's longer training
+
+
+def test_today_s_defaults_are_a_row_of_the_study():
+    # A default changed without a row that ran it would leave the published figures without their study.
+    name = default_configuration()
+    assert name is not None
+    model, train, gate, rule = split_overrides(CONFIGURATIONS[name])
+    assert CalibrationConfig(**gate) == CalibrationConfig() and Rule(**rule) == Rule()
+    # Under weight sampling the variance's dtype is never used, so the row's setting of it is not compared.
+    assert TrainConfig(**train) == TrainConfig(bf16_variance=train["bf16_variance"]) and not train["local_reparam"]
+    assert BNNConfig(**model) == BNNConfig()
+
+
+def test_a_replication_needs_every_seed_cheaper_both_eligible_and_the_mean_gain_past_its_bar():
+    def rows(name, shapes_wrong, accuracy=0.98):
+        seeds = zip((3, 4, 5), shapes_wrong, strict=True)
+        return [NearTrial(name, s, {}, 1.0, _figures(accuracy=accuracy, shapes_wrong=w)) for s, w in seeds]
+
+    baseline = [NearTrial("baseline", 0, {}, 1.0, _figures())]
+    incumbent = rows("incumbent", [0.30, 0.30, 0.30])
+    # Each shape set counts a quarter of the cost: 0.02 less wrong on both is 0.01 less cost.
+    gain = replicate(baseline + incumbent + rows("candidate", [0.28, 0.29, 0.27]), "candidate", "incumbent", bar=-0.004)
+    assert gain.differences == pytest.approx({3: -0.01, 4: -0.005, 5: -0.015}) and gain.replicates
+    assert not replicate(baseline + incumbent + rows("candidate", [0.28, 0.29, 0.27]), "candidate", "incumbent", -0.02).replicates
+    one_seed_worse = rows("candidate", [0.26, 0.31, 0.26])  # mean gain 0.01, but seed 4 costs more
+    assert not replicate(baseline + incumbent + one_seed_worse, "candidate", "incumbent", -0.004).replicates
+    inaccurate = rows("candidate", [0.2, 0.2, 0.2], accuracy=0.97)  # below the baseline's 98% less 0.2 points
+    result = replicate(baseline + incumbent + inaccurate, "candidate", "incumbent", -0.004)
+    assert not result.eligible and not result.replicates
+    with pytest.raises(ValueError, match="at most 0"):
+        replicate(baseline + incumbent, "incumbent", "incumbent", 0.01)
+    with pytest.raises(ValueError, match="share no seed"):
+        replicate(baseline + incumbent, "baseline", "incumbent", -0.004)
 
 
 def test_overrides_reach_the_part_they_set_and_a_gate_or_rule_change_reuses_the_trained_network():
@@ -144,3 +184,20 @@ def test_the_page_gives_each_configuration_s_cost_less_the_chosen_one_s_on_the_s
     rows = {line.split(" | ")[0].strip("| *"): line for line in selection_table.splitlines()}
     assert rows["chosen"].endswith("| — |") and rows["lonely"].endswith("| — |")
     assert rows["other"].endswith("| -3.00 ± 1.41% |")
+
+
+def test_a_replication_s_page_gives_its_verdict_and_costs_against_the_incumbent():
+    from inference.evaluation.report import near_study_page
+
+    mnist = {"MNIST": {"forced_accuracy": 0.98, "refused": 0.02, "answered_accuracy": 0.99}}
+    trials = [NearTrial("baseline", 0, {}, 1.0, _figures(), mnist)]
+    trials += [NearTrial("incumbent", s, {}, 1.0, _figures(shapes_wrong=0.3), mnist) for s in (3, 4)]
+    trials += [NearTrial("candidate", s, {}, 1.0, _figures(shapes_wrong=0.26), mnist) for s in (3, 4)]
+    page = near_study_page(trials, select(trials), "candidate", replicate(trials, "candidate", "incumbent", -0.004))
+    assert "**it replicates.**" in page and "Chosen" not in page and "seed 3: -2.00, seed 4: -2.00 points" in page
+    rows = {line.split(" | ")[0].strip("| *"): line for line in page.split("## Every evaluation set")[0].splitlines()}
+    assert rows["candidate"].startswith("| **candidate**") and rows["candidate"].endswith("| -2.00 ± 0.00% |")
+    assert rows["incumbent"].endswith("| — |")
+    # On the study's own page, today's default is named where it is not the choice.
+    assert "**Today's default: candidate.**" in near_study_page(trials, "incumbent", "candidate")
+    assert "Today's default" not in near_study_page(trials, "candidate", "candidate")
