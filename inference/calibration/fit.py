@@ -20,7 +20,7 @@ class CalibrationConfig:
     held_out: int = option(5000, "nonnegative_int", "training images held out to calibrate the rule (0: no calibration)")
     vae_epochs: int = option(20, "positive_int", "epochs of the VAE whose ELBO is the gate's density")
     vae_particles: int = option(8, "positive_int", "importance samples per image of the VAE's ELBO")
-    vae_hidden_dim: int = option(400, "positive_int", "hidden units of the VAE's encoder and decoder")
+    vae_hidden_dim: int = option(800, "positive_int", "hidden units of the VAE's encoder and decoder")
     vae_latent_dim: int = option(20, "positive_int", "latent dimensions of the VAE")
     class_density: bool = option(
         True, "bool", "score the density under the class the rule would answer (a VAE conditioned on the digit)"

@@ -53,6 +53,7 @@ AS_BEGUN: dict[str, Any] = {
     "fisher_combination": False,
     "density_wide_pen": 0.0,
     "vae_epochs": 10,
+    "vae_hidden_dim": 400,
 }
 
 #: The configurations tried, by name: overrides of :class:`TrainConfig`, :class:`BNNConfig`,

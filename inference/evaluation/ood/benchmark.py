@@ -42,6 +42,9 @@ from inference.evaluation.ood.detectors import (
 )
 from inference.evaluation.sets import DIGIT_SETS, load_fashion_mnist, load_ood_sets, load_sets
 
+#: The VAE-ELBO baseline's widths: the gate's density's, without the class.
+BASELINE_VAE = CalibrationConfig().vae_config(num_classes=0)
+
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
@@ -126,7 +129,10 @@ def run(
         "mlp_softmax": MaxSoftmax(mlp, "MLP max-softmax"),
         "mlp_temperature": timed("fit temperature", lambda: TemperatureScaled(mlp, "MLP temperature-scaled").fit(held_out)),
         "cnn_softmax": MaxSoftmax(cnn, "CNN max-softmax"),
-        "vae": timed("train VAE", lambda: VAEElbo(config.vae_epochs, seed=config.seed, progress=progress).fit(train)),
+        "vae": timed(
+            "train VAE",
+            lambda: VAEElbo(config.vae_epochs, seed=config.seed, progress=progress, config=BASELINE_VAE).fit(train),
+        ),
         "gmm": timed(
             "fit GMM", lambda: FeatureGMM(mlp, config.gmm_components, seed=config.seed, name="MLP features GMM").fit(train)
         ),
@@ -314,7 +320,7 @@ def likelihood_paradox(data_dir: str | None, config: BenchmarkConfig, progress: 
     fashion_train = load_fashion_mnist(True, data_dir).head(config.train_limit)
     fashion_test = load_fashion_mnist(False, data_dir).head(config.limit)
     mnist_test = load_mnist(False, data_dir).head(config.limit)
-    vae = VAEElbo(config.vae_epochs, seed=config.seed, progress=progress).fit(fashion_train)
+    vae = VAEElbo(config.vae_epochs, seed=config.seed, progress=progress, config=BASELINE_VAE).fit(fashion_train)
     in_scores, out_scores = vae.score(fashion_test.images), vae.score(mnist_test.images)
     return {
         "auroc_fashion_vs_mnist": metrics.auroc(in_scores, out_scores),

@@ -105,7 +105,8 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     # "baseline" is the default of when the study began, whatever the default is today.
     model, train, gate, rule = split_overrides(CONFIGURATIONS["baseline"])
     assert TrainConfig(**train).scale_lr == 0.02 and TrainConfig().scale_lr != 0.02
-    assert gate == {"class_density": False, "fisher_combination": False, "density_wide_pen": 0.0, "vae_epochs": 10}
+    older_density = {"density_wide_pen": 0.0, "vae_epochs": 10, "vae_hidden_dim": 400}
+    assert gate == {"class_density": False, "fisher_combination": False, **older_density}
     assert rule == {"alpha": 0.01}
     _, train, gate, rule = split_overrides(CONFIGURATIONS["scale lr 0.005, class density, alpha 0.02"])
     assert train == {
@@ -115,13 +116,14 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
         "stroke_glyphs": 0.0,
         "local_reparam": True,
     }
-    assert gate == {"class_density": True, "fisher_combination": False, "density_wide_pen": 0.0, "vae_epochs": 10}
+    assert gate == {"class_density": True, "fisher_combination": False, **older_density}
     assert rule == {"alpha": 0.02}
     assert TrainConfig().glyph_contrast != 0.0  # the written characters came later: earlier rows keep them off
     assert TrainConfig().local_reparam is False  # so did weight sampling: earlier rows keep local reparameterisation
     assert CalibrationConfig().fisher_combination is True  # so did Fisher's combination: earlier rows keep Bonferroni
     assert CalibrationConfig().density_wide_pen != 0.0  # and the density's wide pen
     assert CalibrationConfig().vae_epochs != 10  # and the density's longer training
+    assert CalibrationConfig().vae_hidden_dim != 400  # and its wider layers
 
 
 def test_today_s_defaults_are_a_row_of_the_study():

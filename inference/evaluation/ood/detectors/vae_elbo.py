@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from bnn import VAE
+from bnn import VAE, VAEConfig
 from inference.calibration import train_vae, vae_elbo
 from inference.data import ImageSet
 from inference.evaluation.ood.detectors.base import Detector
@@ -14,13 +14,20 @@ class VAEElbo(Detector):
     """Score: the (importance-weighted) ELBO of a VAE trained on the ``fit`` data, in nats."""
 
     def __init__(
-        self, epochs: int = 10, num_particles: int = 8, seed: int = 0, name: str = "VAE ELBO", progress: bool = False
+        self,
+        epochs: int = 10,
+        num_particles: int = 8,
+        seed: int = 0,
+        name: str = "VAE ELBO",
+        progress: bool = False,
+        config: VAEConfig | None = None,
     ) -> None:
         self.epochs, self.num_particles, self.seed, self.name, self.progress = epochs, num_particles, seed, name, progress
+        self.config = config
         self.vae: VAE | None = None
 
     def fit(self, train: ImageSet) -> VAEElbo:
-        self.vae = train_vae(train, self.epochs, seed=self.seed, progress=self.progress)
+        self.vae = train_vae(train, self.epochs, seed=self.seed, progress=self.progress, config=self.config)
         return self
 
     def score(self, images: Tensor) -> Tensor:
