@@ -154,8 +154,9 @@ def _verdict(chosen: str, default: str | None, replication: Replication | None) 
     r = replication
     seeds = ", ".join(f"seed {s}: {100 * d:+.2f}" for s, d in r.differences.items())
     return [
-        f"**Replication of {r.candidate}** against {r.incumbent}, on seeds that no configuration had run, each with "
-        "the same networks and split for both. The rule, fixed before they ran: it replicates if on every seed both "
+        f"**Replication of {r.candidate}** against {r.incumbent}, on seeds that no configuration had run, each seed "
+        "with the same held-out split for both (and the same networks where only the gate differs). The rule, fixed "
+        "before they ran: it replicates if on every seed both "
         f"are eligible and it costs less, and the mean difference in cost is at most {100 * r.bar:+.2f} points. "
         f"Differences ({seeds} points; mean {100 * r.mean_difference:+.2f}), "
         f"{'both eligible on every seed' if r.eligible else 'not both eligible on every seed'}: "
