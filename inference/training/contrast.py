@@ -169,12 +169,12 @@ def written_contrast(
     stroke_glyphs: float = 0.0,
     mix: float = 0.0,
     same_shape_case: bool = False,
-    glyph_weights: Tensor | None = None,
+    character_weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(B, 784)`` digits -> ``(B, 784)`` written characters (:func:`inference.training.glyphs.written_glyphs`, drawn
-    with ``glyph_weights``), a share ``mix`` of them cut into their row's digit (:func:`cut_into_digits`), and
+    with ``character_weights``), a share ``mix`` of them cut into their row's digit (:func:`cut_into_digits`), and
     ``(B,)`` their digit shares."""
-    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs, same_shape_case, weights=glyph_weights)
+    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs, same_shape_case, weights=character_weights)
     share = x.new_zeros(x.shape[0])
     if mix > 0:
         cut = torch.rand(x.shape[0], device=x.device) < mix
@@ -207,14 +207,14 @@ def contrast_inputs(
     stroke_glyphs: float = 0.0,
     glyph_mix: float = 0.0,
     same_shape_case: bool = False,
-    glyph_weights: Tensor | None = None,
+    character_weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(B, 784)`` digits (and their ``(B,)`` labels) -> ``(B, 784)`` non-digits and ``(B,)`` their digit shares.
 
     Each is made by one corruption drawn at random: a written character that is no digit (:func:`written_contrast`)
     with probability ``glyphs`` (a share ``stroke_glyphs`` of them drawn from pen strokes, a share ``glyph_mix`` cut
     into their digit; ``same_shape_case`` as :func:`inference.training.glyphs.digit_lookalikes` says; the typeset
-    ones drawn in proportion to ``glyph_weights`` where given), else a near
+    ones drawn in proportion to ``character_weights`` where given), else a near
     one (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`). The digit share is 0 except
     where a character was cut into a digit."""
     if near > 0 and y is None:
@@ -232,7 +232,7 @@ def contrast_inputs(
             out[chosen] = corrupt(x[chosen], None if y is None else y[chosen])
     written = which == len(kinds)
     if written.any():
-        out[written], share[written] = written_contrast(x[written], stroke_glyphs, glyph_mix, same_shape_case, glyph_weights)
+        out[written], share[written] = written_contrast(x[written], stroke_glyphs, glyph_mix, same_shape_case, character_weights)
     return out, share
 
 
@@ -260,11 +260,11 @@ def glyph_weights(trained: TrainedBNN, config: TrainConfig) -> Tensor | None:
 
 
 def contrast_batch(
-    x: Tensor, y: Tensor, config: TrainConfig, num_classes: int, glyph_weights: Tensor | None = None
+    x: Tensor, y: Tensor, config: TrainConfig, num_classes: int, character_weights: Tensor | None = None
 ) -> tuple[Tensor, Tensor | None]:
     """The contrast inputs of a training minibatch (``(B, 784)`` digits, ``(B,)`` labels): its first quarter made
     into non-digits of the kinds ``config`` asks for (``near_contrast``, ``glyph_contrast``, ``stroke_glyphs``,
-    ``glyph_mix``, ``same_shape_case``; the typeset characters drawn with ``glyph_weights``, from :func:`glyph_weights`),
+    ``glyph_mix``, ``same_shape_case``; the typeset characters drawn with ``character_weights``, from :func:`glyph_weights`),
     and their ``(B', num_classes)`` targets (:func:`contrast_targets`), or None,
     the uniform answer for every one, unless ``glyph_mix`` cut characters into digits (the same loss, and bit for bit,
     without them). A quarter is enough: the likelihood plate scales their factor to the data size either way."""
@@ -277,6 +277,6 @@ def contrast_batch(
         stroke_glyphs=config.stroke_glyphs,
         glyph_mix=config.glyph_mix,
         same_shape_case=config.same_shape_case,
-        glyph_weights=glyph_weights,
+        character_weights=character_weights,
     )
     return made, contrast_targets(y[:quarter], share, num_classes) if config.glyph_mix else None

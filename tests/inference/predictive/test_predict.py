@@ -74,6 +74,21 @@ def test_chunking_does_not_change_the_answer(tiny):
         predictive_probs(tiny.model, tiny.guide, x, 8, chunk_size=0)
 
 
+def test_summaries_filled_chunk_by_chunk_match_one_pass(tiny):
+    """summarise writes each chunk into outputs allocated once; every field must equal the one-chunk result."""
+    from inference.posterior import summarise
+
+    x = torch.rand(23, 784)
+    whole = summarise(tiny, x, 6, 40.0, method="weights", chunk_size=1000, seed=1, keep_samples=True)
+    chunked = summarise(tiny, x, 6, 40.0, method="weights", chunk_size=5, seed=1, keep_samples=True)
+    for field in ("percentile_probs", "mean_probs", "entropy", "mutual_information", "samples"):
+        a, b = getattr(whole, field), getattr(chunked, field)
+        assert a.shape == b.shape and a.dtype == b.dtype and torch.allclose(a, b, atol=1e-6), field
+    assert whole.samples.shape == (6, 23, 10) and summarise(tiny, x, 6, method="weights", chunk_size=5).samples is None
+    with pytest.raises(ValueError, match="got no inputs"):
+        summarise(tiny, x[:0], 6)
+
+
 def test_local_draws_of_one_input_are_independent_and_exact(tiny):
     """Shared noise across inputs must not correlate the draws of one input: check the first-layer moments."""
     from bnn.layers import linear

@@ -128,11 +128,18 @@ def test_a_training_batch_s_contrast_inputs_are_its_first_quarter_made_as_the_co
     made, targets = contrast.contrast_batch(x, y, config, 10)
     made_from, labels_given, kinds = calls[-1]
     assert torch.equal(made_from, x[:2]) and torch.equal(labels_given, y[:2])
-    asked = {"near": 0.1, "glyphs": 0.2, "stroke_glyphs": 0.3, "glyph_mix": 0.4, "same_shape_case": True, "glyph_weights": None}
+    asked = {
+        "near": 0.1,
+        "glyphs": 0.2,
+        "stroke_glyphs": 0.3,
+        "glyph_mix": 0.4,
+        "same_shape_case": True,
+        "character_weights": None,
+    }
     assert kinds == asked
     mined = torch.rand(5)
     contrast.contrast_batch(x, y, config, 10, mined)
-    assert calls[-1][2]["glyph_weights"] is mined
+    assert calls[-1][2]["character_weights"] is mined
     assert torch.equal(made, x[:2]) and torch.equal(targets, contrast.contrast_targets(y[:2], torch.full((2,), 0.5), 10))
     assert contrast.contrast_batch(x, y, TrainConfig(glyph_mix=0.0), 10)[1] is None  # no mixes: uniform targets
     contrast.contrast_batch(x[:3], y[:3], config, 10)  # never an empty quarter
