@@ -41,7 +41,12 @@ Weight = Tensor | Normal
 
 
 def linear(
-    x: Tensor, weight: Weight, bias: Weight, num_samples: int | None = None, variance_dtype: torch.dtype | None = None
+    x: Tensor,
+    weight: Weight,
+    bias: Weight,
+    num_samples: int | None = None,
+    variance_dtype: torch.dtype | None = None,
+    noise: Tensor | None = None,
 ) -> Tensor:
     """Affine map ``x @ weight.T + bias`` for fixed, batched or Normal weights.
 
@@ -62,6 +67,9 @@ def linear(
         and exact; to save random numbers, draw ``s`` uses the same standard-normal
         noise for every input (inputs are then correlated with each other, as they are
         when whole sampled networks are shared, which no per-input decision sees).
+    noise
+        With ``num_samples``: that standard-normal noise, ``(num_samples, out)``, drawn here when None. Passing the
+        same noise for every chunk of a batch makes an input's draws independent of the batch it comes in.
 
     Returns
     -------
@@ -79,10 +87,13 @@ def linear(
         std = (var + bias_var).sqrt_()
         if num_samples is None:
             return torch.addcmul(mean, std, torch.randn_like(mean))
-        noise = torch.randn(num_samples, *[1] * (mean.dim() - 1), mean.shape[-1], dtype=mean.dtype, device=mean.device)
-        return torch.addcmul(mean, std, noise)
-    if num_samples is not None or variance_dtype is not None:
-        raise ValueError("num_samples and variance_dtype are only meaningful for Normal (locally reparameterised) weights")
+        if noise is None:
+            noise = torch.randn(num_samples, mean.shape[-1], dtype=mean.dtype, device=mean.device)
+        elif noise.shape != (num_samples, mean.shape[-1]):
+            raise ValueError(f"noise must be {(num_samples, mean.shape[-1])}, got {tuple(noise.shape)}")
+        return torch.addcmul(mean, std, noise.view(num_samples, *[1] * (mean.dim() - 1), mean.shape[-1]))
+    if num_samples is not None or variance_dtype is not None or noise is not None:
+        raise ValueError("num_samples, variance_dtype and noise are only meaningful for Normal (locally reparameterised) weights")
     if isinstance(bias, Normal):
         raise TypeError("a sampled weight needs a sampled bias, not a Normal")
     if weight.dim() == 2:

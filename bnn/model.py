@@ -81,7 +81,9 @@ class BayesianMLP(PyroModule):
             pyro.sample("obs", dist.Categorical(logits=logits), obs=y)
         return logits
 
-    def sampled_logits(self, x: Tensor, params: dict[str, Tensor | Normal], num_samples: int | None = None) -> Tensor:
+    def sampled_logits(
+        self, x: Tensor, params: dict[str, Tensor | Normal], num_samples: int | None = None, noise: Tensor | None = None
+    ) -> Tensor:
         """Logits of networks whose weights are given rather than drawn by Pyro.
 
         Parameters
@@ -94,11 +96,14 @@ class BayesianMLP(PyroModule):
             (then the pre-activations are drawn per input: local reparameterisation).
         num_samples
             With Normal ``params``: how many draws per input.
+        noise
+            With Normal ``params``: the first layer's standard-normal noise ``(num_samples, hidden_dim)``, shared by every
+            input (:func:`bnn.layers.linear`); drawn here when None.
 
         Returns
         -------
         Tensor
             ``(S, B, num_classes)``.
         """
-        hidden = linear(x, params["fc1.weight"], params["fc1.bias"], num_samples).relu_()
+        hidden = linear(x, params["fc1.weight"], params["fc1.bias"], num_samples, noise=noise).relu_()
         return linear(hidden, params["fc2.weight"], params["fc2.bias"])

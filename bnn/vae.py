@@ -97,15 +97,21 @@ class VAE(nn.Module):
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
     @torch.no_grad()
-    def elbo(self, x: Tensor, num_particles: int = 1, y: Tensor | None = None) -> Tensor:
+    def elbo(self, x: Tensor, num_particles: int = 1, y: Tensor | None = None, noise: Tensor | None = None) -> Tensor:
         """Per-image ELBO ``(B,)`` in nats (of ``log p(x | y)`` when conditional); with ``num_particles > 1`` the
         importance-weighted bound.
 
         All particles are drawn at once: ``log p(x | z) + log p(z) - log q(z | x)`` for
-        ``num_particles`` draws of ``z ~ q(z | x)``, combined by log-mean-exp.
+        ``num_particles`` draws of ``z ~ q(z | x)``, combined by log-mean-exp. Every image's draws use the same
+        standard-normal ``noise`` ``(num_particles, latent_dim)`` (drawn here when None; ``z = loc + scale * noise``),
+        so that an image's score does not depend on the batch it comes in or its place there.
         """
         loc, scale = self.encode(x, y)
-        z = loc + scale * torch.randn((num_particles, *loc.shape), dtype=loc.dtype, device=loc.device)
+        if noise is None:
+            noise = torch.randn(num_particles, loc.shape[-1], dtype=loc.dtype, device=loc.device)
+        elif noise.shape != (num_particles, loc.shape[-1]):
+            raise ValueError(f"noise must be {(num_particles, loc.shape[-1])}, got {tuple(noise.shape)}")
+        z = loc + scale * noise.unsqueeze(-2)
         log_prior = dist.Normal(0.0, 1.0).log_prob(z).sum(-1)
         log_q = dist.Normal(loc, scale).log_prob(z).sum(-1)
         # log Bernoulli(x | sigmoid(logits)) summed over the pixels, grey ones included: x * logits - softplus(logits).

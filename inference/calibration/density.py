@@ -49,7 +49,8 @@ def vae_elbo(
     chunk_size: int = 4096,
     classes: Tensor | None = None,
 ) -> Tensor:
-    """``(N,)`` importance-weighted ELBO of each image in nats, chunk by chunk; ``seed`` fixes the draws of ``z``.
+    """``(N,)`` importance-weighted ELBO of each image in nats, chunk by chunk; ``seed`` fixes the draws of ``z``,
+    which every image and chunk share (:meth:`bnn.VAE.elbo`): an image's score does not depend on its batch.
 
     A conditional VAE scores each image under its ``classes`` ``(N,)`` (the class the rule would answer).
     """
@@ -57,8 +58,9 @@ def vae_elbo(
         raise ValueError("this VAE is conditioned on the class: pass the classes to score the images under")
     classes = classes.to(images.device) if vae.config.num_classes and classes is not None else None
     with forked_rng(images.device, seed):
+        noise = torch.randn(num_particles, vae.config.latent_dim, device=images.device)
         chunks = [
-            vae.elbo(images[i : i + chunk_size], num_particles, None if classes is None else classes[i : i + chunk_size])
+            vae.elbo(images[i : i + chunk_size], num_particles, None if classes is None else classes[i : i + chunk_size], noise)
             for i in range(0, images.shape[0], chunk_size)
         ]
     return torch.cat(chunks) if chunks else images.new_empty(0)

@@ -53,6 +53,8 @@ def iter_predictive_probs(
         ``num_samples`` sampled output layers: every input still gets
         ``num_samples`` exact independent draws from its predictive distribution,
         at a fraction of the cost (the 784x1024 product is done once, not S times).
+        Either way the draws are made once per call and shared by every chunk, so an input's
+        answer does not depend on the batch it comes in or its place there.
     chunk_size
         Inputs evaluated at once; memory is bounded by ``num_samples * chunk_size * hidden_dim``
         floats. ``None`` picks 1024 for ``"weights"`` (large products run fastest) and about
@@ -77,15 +79,19 @@ def iter_predictive_probs(
     with torch.no_grad(), forked_rng(x.device, seed) if seed is not None else contextlib.nullcontext():
         if method == "weights":
             params: dict[str, Any] = sample_weights(guide, num_samples)
-            draws = None
+            draws, noise = None, None
         else:
             # Pre-activations of the first layer per input; the small last layer as S sampled matrices.
             first = f"{model.layer_names[0]}."
             posterior = guide.posterior()
             params = {k: v if k.startswith(first) else v.sample((num_samples,)) for k, v in posterior.items()}
             draws = num_samples
+            loc = posterior[f"{first}weight"].loc
+            noise = torch.randn(num_samples, loc.shape[0], dtype=loc.dtype, device=loc.device)
         for start in range(0, x.shape[0], chunk_size):
-            yield torch.softmax(model.sampled_logits(x[start : start + chunk_size], params, draws), -1)
+            chunk = x[start : start + chunk_size]
+            logits = model.sampled_logits(chunk, params, draws, noise) if draws else model.sampled_logits(chunk, params)
+            yield torch.softmax(logits, -1)
 
 
 def default_chunk_size(method: Method, num_samples: int, hidden_dim: int) -> int:

@@ -402,6 +402,25 @@ def test_class_density_calibrates_and_predicts_under_the_answered_class(tmp_path
     assert torch.equal(predict_with_abstain(load_model(tmp_path / "c.pt"), x, 20).density, result.density)
 
 
+def test_an_input_gets_the_same_answer_alone_as_in_any_batch(calibrated):
+    """The networks' noise and the density's draws are made once per call and shared by every input and chunk: an
+    input's scores, p-value and answer do not depend on the batch it comes in or its place there."""
+    model = calibrated
+    x = synthetic(40, seed=13).images
+    batch = predict_with_abstain(model, x, 20, chunk_size=7)
+    for i in (0, 8, 39):
+        alone = predict_with_abstain(model, x[i : i + 1], 20)
+        for field in ("entropy", "density", "p_value", "percentile_probs"):
+            assert torch.allclose(getattr(alone, field)[0], getattr(batch, field)[i], atol=1e-5), (i, field)
+        assert alone.prediction[0] == batch.prediction[i]
+    from inference.calibration import vae_elbo
+
+    vae, classes = model.calibration.vae, batch.percentile_probs.argmax(-1)
+    chunked = vae_elbo(vae, x, 4, classes=classes, chunk_size=3)
+    assert torch.allclose(chunked, vae_elbo(vae, x, 4, classes=classes), atol=1e-5)
+    assert torch.allclose(chunked[5:6], vae_elbo(vae, x[5:6], 4, classes=classes[5:6]), atol=1e-5)
+
+
 def test_a_density_trained_with_the_wider_pen_finds_wide_strokes_more_familiar():
     from bnn.vae import VAEConfig
     from inference.calibration import train_vae, vae_elbo
