@@ -10,7 +10,7 @@ from bnn.config import check_fields, option
 from inference.calibration.conformal import GATE_COMPONENTS
 from inference.calibration.density import train_vae, vae_elbo
 from inference.data import ImageSet
-from inference.posterior import summarise
+from inference.posterior import SCORING_SEED, summarise
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,9 @@ def calibrate(
 
     ``held_out`` must be digits that neither the network nor the VAE was trained on, drawn
     from the distribution the guarantee is for (:func:`inference.data.split_calibration`).
-    ``num_samples`` and ``percentile`` must be those the predictions will use.
+    ``num_samples`` and ``percentile`` must be those the predictions will use. ``seed`` seeds the density's training;
+    the held-out digits are scored with :data:`~inference.posterior.SCORING_SEED`, the seed predictions score with
+    by default, so that the two are scored by one function (the networks' and the density's draws).
     """
     config = config or CalibrationConfig(held_out=len(held_out))
     if len(held_out) < 1 or (held_out.labels < 0).any():
@@ -94,10 +96,10 @@ def calibrate(
     vae = train_vae(
         on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config, wide_pen=config.density_wide_pen
     )
-    result = summarise(trained, held_out.images.to(device), num_samples, percentile, seed=seed)
+    result = summarise(trained, held_out.images.to(device), num_samples, percentile, seed=SCORING_SEED)
     # Scored under the class the rule would answer, as a new input is (a function of the input: the p-values stay valid).
     answered_class = result.percentile_probs.argmax(-1)
-    density = vae_elbo(vae, held_out.images.to(device), config.vae_particles, seed=seed, classes=answered_class).cpu()
+    density = vae_elbo(vae, held_out.images.to(device), config.vae_particles, SCORING_SEED, classes=answered_class).cpu()
     trained.calibration = Calibration(
         entropy=result.entropy,
         mutual_information=result.mutual_information,

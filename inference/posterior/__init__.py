@@ -2,6 +2,7 @@
 
 from inference.posterior.sampling import (
     NUM_SAMPLES,
+    SCORING_SEED,
     Method,
     default_chunk_size,
     iter_predictive_probs,
@@ -12,6 +13,7 @@ from inference.posterior.summaries import PosteriorSummary, entropy, mutual_info
 
 __all__ = [
     "NUM_SAMPLES",
+    "SCORING_SEED",
     "Method",
     "PosteriorSummary",
     "default_chunk_size",

@@ -16,6 +16,9 @@ from inference.rng import forked_rng
 
 #: Networks sampled from the posterior per input (the reference notebook's 100).
 NUM_SAMPLES = 100
+#: The seed a prediction draws its networks (and its density's draws) with unless told otherwise; calibration scores
+#: the held-out digits with it too, so that by default they and a new input are scored by one function.
+SCORING_SEED = 0
 
 Method = Literal["weights", "local"]
 

@@ -12,7 +12,7 @@ from bnn import TrainedBNN
 from inference.calibration import conformal
 from inference.calibration.density import vae_elbo
 from inference.data import mnist_format_batch, to_batch
-from inference.posterior import Method, summarise
+from inference.posterior import SCORING_SEED, Method, summarise
 from inference.predictive.result import AbstainResult
 from inference.predictive.rule import (
     ABSTAIN,
@@ -46,7 +46,7 @@ def predict_with_abstain(
     has_ink: Tensor | None = None,
     return_samples: bool = False,
     chunk_size: int | None = None,
-    seed: int | None = 0,
+    seed: int | None = SCORING_SEED,
 ) -> AbstainResult:
     """Classify images, or say "I don't know".
 
@@ -98,7 +98,9 @@ def predict_with_abstain(
         Keep the ``(S, N, C)`` per-network probabilities in the result.
     seed
         Seeds the sampled networks (and the VAE's draws), so that the same input gets the
-        same answer; ``None`` uses the global random state.
+        same answer; ``None`` uses the global random state. The calibration scored its held-out
+        digits with the default (:data:`inference.posterior.SCORING_SEED`), so that by default they
+        and ``images`` are scored by one function.
 
     Returns
     -------

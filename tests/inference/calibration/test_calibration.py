@@ -421,6 +421,21 @@ def test_an_input_gets_the_same_answer_alone_as_in_any_batch(calibrated):
     assert torch.allclose(chunked[5:6], vae_elbo(vae, x[5:6], 4, classes=classes[5:6]), atol=1e-5)
 
 
+def test_held_out_digits_are_scored_as_a_default_prediction_scores_them_whatever_the_training_seed():
+    """Conformal p-values need one score function for the held-out digits and a new input: calibration scores with
+    the seed predictions use by default, while its own seed only trains the density."""
+    from inference import CalibrationConfig, calibrate
+
+    data = synthetic(700, seed=21)
+    fit = type(data)("fit", data.images[:400], data.labels[:400])
+    held_out = type(data)("held", data.images[400:], data.labels[400:])
+    model = trained_on_synthetic(400, 300, hidden_dim=16, num_samples=20, vae_epochs=1)
+    calibrate(model, held_out, fit, CalibrationConfig(vae_epochs=1), num_samples=20, seed=3, progress=False)
+    again = predict_with_abstain(model, held_out.images, 20)
+    assert torch.allclose(again.entropy, model.calibration.entropy, atol=1e-5)
+    assert torch.allclose(again.density, model.calibration.density, atol=1e-4)
+
+
 def test_a_density_trained_with_the_wider_pen_finds_wide_strokes_more_familiar():
     from bnn.vae import VAEConfig
     from inference.calibration import train_vae, vae_elbo
