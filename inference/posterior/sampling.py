@@ -92,9 +92,7 @@ def iter_predictive_probs(
             loc = posterior[f"{first}weight"].loc
             noise = torch.randn(num_samples, loc.shape[0], dtype=loc.dtype, device=loc.device)
         for start in range(0, x.shape[0], chunk_size):
-            chunk = x[start : start + chunk_size]
-            logits = model.sampled_logits(chunk, params, draws, noise) if draws else model.sampled_logits(chunk, params)
-            yield torch.softmax(logits, -1)
+            yield torch.softmax(model.sampled_logits(x[start : start + chunk_size], params, draws, noise), -1)
 
 
 def default_chunk_size(method: Method, num_samples: int, hidden_dim: int) -> int:
