@@ -13,6 +13,16 @@ from torch.distributions import Normal
 from bnn.reparam import LocalReparameterization
 
 
+def shared_noise(noise: Tensor | None, num_draws: int, width: int, like: Tensor) -> Tensor:
+    """Standard-normal draws ``(num_draws, width)`` that every input of a batch shares: ``noise`` checked, or drawn
+    (in ``like``'s dtype and device) when None."""
+    if noise is None:
+        return torch.randn(num_draws, width, dtype=like.dtype, device=like.device)
+    if noise.shape != (num_draws, width):
+        raise ValueError(f"noise must be {(num_draws, width)}, got {tuple(noise.shape)}")
+    return noise
+
+
 class RowColumnNormal(dist.Normal):
     """Independent Normals over an ``(out, in)`` matrix whose standard deviations are ``row_scale[i] * column_scale[j]``.
 
@@ -87,10 +97,7 @@ def linear(
         std = (var + bias_var).sqrt_()
         if num_samples is None:
             return torch.addcmul(mean, std, torch.randn_like(mean))
-        if noise is None:
-            noise = torch.randn(num_samples, mean.shape[-1], dtype=mean.dtype, device=mean.device)
-        elif noise.shape != (num_samples, mean.shape[-1]):
-            raise ValueError(f"noise must be {(num_samples, mean.shape[-1])}, got {tuple(noise.shape)}")
+        noise = shared_noise(noise, num_samples, mean.shape[-1], mean)
         return torch.addcmul(mean, std, noise.view(num_samples, *[1] * (mean.dim() - 1), mean.shape[-1]))
     if num_samples is not None or variance_dtype is not None or noise is not None:
         raise ValueError("num_samples, variance_dtype and noise are only meaningful for Normal (locally reparameterised) weights")

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from bnn.config import check_fields, option
+from bnn.layers import shared_noise
 
 
 def scoring_softplus(x: Tensor) -> Tensor:
@@ -107,10 +108,7 @@ class VAE(nn.Module):
         so that an image's score does not depend on the batch it comes in or its place there.
         """
         loc, scale = self.encode(x, y)
-        if noise is None:
-            noise = torch.randn(num_particles, loc.shape[-1], dtype=loc.dtype, device=loc.device)
-        elif noise.shape != (num_particles, loc.shape[-1]):
-            raise ValueError(f"noise must be {(num_particles, loc.shape[-1])}, got {tuple(noise.shape)}")
+        noise = shared_noise(noise, num_particles, loc.shape[-1], loc)
         z = loc + scale * noise.unsqueeze(-2)
         log_prior = dist.Normal(0.0, 1.0).log_prob(z).sum(-1)
         log_q = dist.Normal(loc, scale).log_prob(z).sum(-1)

@@ -30,7 +30,7 @@ from inference.data import ImageSet
 from inference.evaluation.ood.classifiers import MLP
 from inference.posterior import default_chunk_size, sample_weights
 from inference.predictive import predict_with_abstain
-from inference.training import TrainConfig, train
+from inference.training import ShortRunWarning, TrainConfig, train
 from inference.training.contrast import prepare_contrast
 
 
@@ -67,7 +67,7 @@ def svi_epoch_seconds(train_set: ImageSet, config: TrainConfig, device: torch.de
         train(trained, train_set, one_epoch, progress=False)
 
     with warnings.catch_warnings():  # one epoch is too short for the scales to travel, as train warns: meant here
-        warnings.filterwarnings("ignore", message=".*moves the standard deviations too little")
+        warnings.simplefilter("ignore", ShortRunWarning)
         return median_seconds(epoch, repeats, warmup=0)
 
 

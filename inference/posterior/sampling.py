@@ -20,6 +20,11 @@ NUM_SAMPLES = 100
 #: the held-out digits with it too, so that by default they and a new input are scored by one function.
 SCORING_SEED = 0
 
+#: Hidden activations a chunk of ``method="local"`` holds at once (``num_samples * chunk * hidden_dim`` floats, 16 MB in
+#: float32), so that the chunk's elementwise work stays in the last-level cache: twice that ran at half the speed on a
+#: 2-core EPYC with 32 MB of L3 (``docs/design.md``, Speed).
+CHUNK_ACTIVATIONS = 2**22
+
 Method = Literal["weights", "local"]
 
 
@@ -96,9 +101,9 @@ def iter_predictive_probs(
 
 
 def default_chunk_size(method: Method, num_samples: int, hidden_dim: int) -> int:
-    """Inputs per chunk: 1024 for ``"weights"`` (large products run fastest), about 16M hidden
-    activations for ``"local"`` (its elementwise work stays in cache)."""
-    return 1024 if method == "weights" else max(1, 2**24 // (num_samples * hidden_dim))
+    """Inputs per chunk: 1024 for ``"weights"`` (large products run fastest), :data:`CHUNK_ACTIVATIONS` hidden
+    activations for ``"local"`` (its elementwise work stays in cache; 40 inputs for 100 networks of 1024 units)."""
+    return 1024 if method == "weights" else max(1, CHUNK_ACTIVATIONS // (num_samples * hidden_dim))
 
 
 def predictive_probs(

@@ -4,6 +4,7 @@ from inference.training.config import TrainConfig
 from inference.training.loop import mean_network_accuracy, train
 from inference.training.step import (
     DistributedTrainingError,
+    ShortRunWarning,
     TrainingDivergedError,
     make_optimizer,
     minibatch_loss,
@@ -11,6 +12,7 @@ from inference.training.step import (
 
 __all__ = [
     "DistributedTrainingError",
+    "ShortRunWarning",
     "TrainConfig",
     "TrainingDivergedError",
     "make_optimizer",

@@ -82,6 +82,11 @@ def schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, global_step:
         group["lr"] = base * factor
 
 
+class ShortRunWarning(UserWarning):
+    """The run is too short for the standard deviations to reach the prior's scale (:func:`check_scale_travel`);
+    a category of its own, so that a short run made on purpose (a test, a timed epoch) can silence just this."""
+
+
 def check_scale_travel(trained: TrainedBNN, config: TrainConfig, steps_per_epoch: int) -> None:
     """Warn when the run is too short for the standard deviations to grow from ``init_scale`` to the prior's scale.
 
@@ -99,7 +104,7 @@ def check_scale_travel(trained: TrainedBNN, config: TrainConfig, steps_per_epoch
             f"scale_lr={config.scale_lr} over {config.epochs} epochs of {steps_per_epoch} steps moves the standard "
             f"deviations too little to reach the prior's scale from init_scale={model.init_scale}; weights the data "
             f"do not inform stay narrow and the network doubts less. Use scale_lr >= {needed / steps:.2g}.",
-            UserWarning,
+            ShortRunWarning,
             stacklevel=3,
         )
 

@@ -421,6 +421,22 @@ def test_an_input_gets_the_same_answer_alone_as_in_any_batch(calibrated):
     assert torch.allclose(chunked[5:6], vae_elbo(vae, x[5:6], 4, classes=classes[5:6]), atol=1e-5)
 
 
+def test_the_density_draws_its_particles_in_the_vae_s_dtype():
+    """A float64 VAE scores with float64 draws of ``z`` (not float32 ones promoted), the draws ``elbo`` would make."""
+    from bnn import VAE
+    from bnn.vae import VAEConfig
+    from inference.calibration import vae_elbo
+    from inference.rng import forked_rng
+
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(hidden_dim=16, latent_dim=3)).double().eval()
+    x = torch.rand(5, 784, dtype=torch.float64)
+    got = vae_elbo(vae, x, 4, seed=2)
+    with forked_rng(x.device, 2):
+        expected = vae.elbo(x, 4)
+    assert got.dtype == torch.float64 and torch.equal(got, expected)
+
+
 def test_held_out_digits_are_scored_as_a_default_prediction_scores_them_whatever_the_training_seed():
     """Conformal p-values need one score function for the held-out digits and a new input: calibration scores with
     the seed predictions use by default, while its own seed only trains the density."""

@@ -3,6 +3,7 @@ import torch
 
 from bnn import BNNConfig, TrainedBNN, load_checkpoint
 from inference import TrainConfig, TrainingDivergedError, train
+from inference.training import ShortRunWarning
 from tests.conftest import synthetic
 
 
@@ -113,14 +114,14 @@ def test_a_run_too_short_for_the_scales_to_reach_the_prior_warns():
     trained = _fresh()  # init_scale 0.01, prior 1: each rho must travel softplus^-1(1) - softplus^-1(0.01)
     needed = math.log(math.e - 1) - math.log(math.expm1(0.01))
     steps = 2 * 4  # 2 epochs of 4 steps
-    with pytest.warns(UserWarning, match="scale_lr >= "):
+    with pytest.warns(ShortRunWarning, match="scale_lr >= "):
         check_scale_travel(trained, TrainConfig(epochs=2, scale_lr=0.99 * needed / steps), 4)
-    with pytest.warns(UserWarning):  # a cosine schedule travels half as far
+    with pytest.warns(ShortRunWarning):  # a cosine schedule travels half as far
         check_scale_travel(trained, TrainConfig(epochs=2, scale_lr=1.5 * needed / steps, cosine_lr=True), 4)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_scale_travel(trained, TrainConfig(epochs=2, scale_lr=1.01 * needed / steps), 4)
-    with pytest.warns(UserWarning, match="scale_lr=0.001 over 1 epochs of 4 steps"):  # the loop checks it
+    with pytest.warns(ShortRunWarning, match="scale_lr=0.001 over 1 epochs of 4 steps"):  # the loop checks it
         train(trained, synthetic(200), TrainConfig(epochs=1, batch_size=50, scale_lr=1e-3), progress=False)
 
 
@@ -132,7 +133,7 @@ def test_row_column_factors_each_travel_to_the_square_root_of_the_prior_scale():
 
     trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=200, init_scale=0.01, row_column_scales=True))
     needed = math.log(math.e - 1) - math.log(math.expm1(0.1))  # softplus^-1(sqrt(1)) - softplus^-1(sqrt(0.01))
-    with pytest.warns(UserWarning, match="scale_lr >= "):
+    with pytest.warns(ShortRunWarning, match="scale_lr >= "):
         check_scale_travel(trained, TrainConfig(epochs=2, scale_lr=0.99 * needed / 8), 4)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
