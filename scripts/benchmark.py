@@ -121,6 +121,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     predict = {m: bench.predict_seconds(trained, test_set.images, m, args.repeats) for m in ("weights", "local")}
     bench.attach_timing_calibration(trained)
     predict["local, calibrated rule"] = bench.predict_seconds(trained, test_set.images, "local", args.repeats, mode="calibrated")
+    bench.attach_timing_calibration(trained, density=bench.AS_FILED_DENSITY)
+    predict["local, calibrated rule as filed"] = bench.predict_seconds(
+        trained, test_set.images, "local", args.repeats, mode="calibrated", chunk_size=bench.AS_FILED_CHUNK
+    )
     floor = bench.matmul_floor_seconds(trained, test_set.images, args.repeats)
     local_floor = bench.local_floor_seconds(trained, test_set.images, args.repeats)
     reference = bench.reference_loop_seconds(trained, test_set.images)

@@ -20,10 +20,12 @@ def test_small_benchmark_writes_json_and_the_speed_section(tmp_path, data_dir, c
     estimators = list(results["epoch"]["svi_ratio"])
     assert len(estimators) == 2 and estimators[0].startswith("default (")  # the default first, then the other estimator
     assert {e.removeprefix("default (").rstrip(")") for e in estimators} == {"local reparameterisation", "weight sampling"}
-    assert set(results["predict"]["seconds"]) == {"weights", "local", "local, calibrated rule"}
+    timed = {"weights", "local", "local, calibrated rule", "local, calibrated rule as filed"}
+    assert set(results["predict"]["seconds"]) == timed
     assert [m["inputs"] for m in results["memory"]] == [256, 2000]
     text = page.read_text()
     assert "old" not in text and "predict_with_abstain, median rule, method='local'" in text and "calibrated rule" in text
+    assert "x the calibrated rule as issue 21 was filed" in text
     assert "SVI epoch" in capsys.readouterr().out
 
 

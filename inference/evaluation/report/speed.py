@@ -38,13 +38,23 @@ def speed_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
     )
     for method, seconds in p["seconds"].items():
-        if "calibrated" in method:  # the median rule's work plus the gate's: compared with the median rule
+        if method == "local, calibrated rule as filed":
+            continue  # the baseline of the calibrated rule's row
+        if "calibrated" in method:  # the median rule's work plus the gate's
+            as_filed = p["seconds"].get("local, calibrated rule as filed")
+            versus = (
+                f"{seconds / as_filed:.2f}x the calibrated rule as issue 21 was filed (unconditional density 400 units "
+                f"wide, chunks of 163 inputs: {as_filed:.2f} s), "
+                if as_filed
+                else ""
+            )
             rows.append(
                 (
                     "predict_with_abstain, calibrated rule (method='local')",
-                    f"{seconds:.2f} s: {seconds / p['seconds']['local']:.2f}x the median rule in the same run "
-                    f"(the VAE's ELBO and the p-values), {p['speedup_vs_reference'][method]:.0f}x faster than the reference loop",
-                    "≤ 1.5x the median rule",
+                    f"{seconds:.2f} s: {versus}{seconds / p['seconds']['local']:.2f}x the median rule "
+                    f"(the VAE's ELBO and the p-values), {p['speedup_vs_reference'][method]:.0f}x faster than the "
+                    "reference loop; all in the same run",
+                    "≤ 1.5x as filed" if as_filed else "≤ 1.5x the median rule",
                 )
             )
             continue
