@@ -21,8 +21,8 @@ NUM_SAMPLES = 100
 SCORING_SEED = 0
 
 #: Hidden activations a chunk of ``method="local"`` holds at once (``num_samples * chunk * hidden_dim`` floats, 16 MB in
-#: float32), so that the chunk's elementwise work stays in the last-level cache: twice that ran at half the speed on a
-#: 2-core EPYC with 32 MB of L3 (``docs/design.md``, Speed).
+#: float32), so that the chunk's elementwise work stays in the last-level cache: the former 2**24 (64 MB) ran at half
+#: the speed on a 2-core EPYC with 32 MB of L3 (``docs/design.md``, Speed).
 CHUNK_ACTIVATIONS = 2**22
 
 Method = Literal["weights", "local"]
