@@ -9,6 +9,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from bnn import VAE, VAEConfig
+from bnn.layers import shared_noise
 from inference.data import ImageSet
 from inference.rng import forked_rng
 from inference.training.augment import random_wider_pen
@@ -60,7 +61,7 @@ def vae_elbo(
         raise ValueError("this VAE is conditioned on the class: pass the classes to score the images under")
     classes = classes.to(images.device) if vae.config.num_classes and classes is not None else None
     with forked_rng(images.device, seed):
-        noise = torch.randn(num_particles, vae.config.latent_dim, dtype=vae.encoder_loc.weight.dtype, device=images.device)
+        noise = shared_noise(None, num_particles, vae.config.latent_dim, vae.encoder_loc.weight)
         chunks = [
             vae.elbo(images[i : i + chunk_size], num_particles, None if classes is None else classes[i : i + chunk_size], noise)
             for i in range(0, images.shape[0], chunk_size)

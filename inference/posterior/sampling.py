@@ -12,6 +12,7 @@ from pyro import poutine
 from torch import Tensor
 
 from bnn import BayesianMLP, MeanFieldGuide
+from bnn.layers import shared_noise
 from inference.rng import forked_rng
 
 #: Networks sampled from the posterior per input (the reference notebook's 100).
@@ -65,8 +66,8 @@ def iter_predictive_probs(
         answer does not depend on the batch it comes in or its place there.
     chunk_size
         Inputs evaluated at once; memory is bounded by ``num_samples * chunk_size * hidden_dim``
-        floats. ``None`` picks 1024 for ``"weights"`` (large products run fastest) and about
-        16M hidden activations' worth for ``"local"`` (elementwise work stays in cache).
+        floats. ``None`` picks :func:`default_chunk_size`: 1024 for ``"weights"`` (large products run fastest),
+        :data:`CHUNK_ACTIVATIONS` hidden activations' worth for ``"local"`` (elementwise work stays in cache).
     seed
         Seeds the sampling (a fixed seed gives the same networks every call).
 
@@ -95,7 +96,7 @@ def iter_predictive_probs(
             params = {k: v if k.startswith(first) else v.sample((num_samples,)) for k, v in posterior.items()}
             draws = num_samples
             loc = posterior[f"{first}weight"].loc
-            noise = torch.randn(num_samples, loc.shape[0], dtype=loc.dtype, device=loc.device)
+            noise = shared_noise(None, num_samples, loc.shape[0], loc)
         for start in range(0, x.shape[0], chunk_size):
             yield torch.softmax(model.sampled_logits(x[start : start + chunk_size], params, draws, noise), -1)
 
