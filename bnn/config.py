@@ -67,6 +67,9 @@ class BNNConfig:
         ``(i, j)``'s being their product (the diagonal matrix-variate Normal of Louizos & Welling, 2016;
         :class:`bnn.layers.RowColumnNormal`). The weights stay independent Normals, but a pre-activation's
         variance then costs a matrix-vector product instead of a matrix product. Off: one per weight.
+    deskew
+        Remove each input's slant before the first layer (:func:`bnn.deskew.deskew`, moment deskewing), in training
+        and prediction alike. Off: the pixels as given.
     """
 
     input_dim: int = option(784, "positive_int", "input pixels")
@@ -76,6 +79,7 @@ class BNNConfig:
     init_scale: float = option(1e-3, "positive", "initial std of every factor of the guide")
     num_data: int = option(60_000, "positive_int", "size of the training set (the likelihood plate's size)")
     row_column_scales: bool = option(False, "bool", "each weight's std as its row's factor times its column's (faster)")
+    deskew: bool = option(False, "bool", "remove each input's slant (moment deskewing) before the network reads it")
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -10,6 +10,7 @@ from torch import Tensor
 from torch.distributions import Normal
 
 from bnn.config import BNNConfig
+from bnn.deskew import deskew
 from bnn.layers import BayesianLinear, linear
 
 
@@ -52,6 +53,10 @@ class BayesianMLP(PyroModule):
     def layers(self) -> dict[str, BayesianLinear]:
         return {name: getattr(self, name) for name in self.layer_names}
 
+    def prepare(self, x: Tensor) -> Tensor:
+        """``(B, input_dim)`` inputs as the first layer reads them: deskewed when ``config.deskew``."""
+        return deskew(x) if self.config.deskew else x
+
     def forward(
         self,
         x: Tensor,
@@ -69,10 +74,11 @@ class BayesianMLP(PyroModule):
         ``-contrast_weight * CE(t, p(. | contrast, w))`` per input, in a plate scaled like the data's, where the
         target ``t`` is the uniform distribution, or the rows of ``contrast_targets`` ``(B', num_classes)``.
         """
+        x = self.prepare(x)
         if contrast is None:
             logits = self.fc2(torch.relu(self.fc1(x)))
         else:  # one draw of the network for both batches
-            both = self.fc2(torch.relu(self.fc1(torch.cat([x, contrast]))))
+            both = self.fc2(torch.relu(self.fc1(torch.cat([x, self.prepare(contrast)]))))
             logits, contrast_logits = both[: x.shape[0]], both[x.shape[0] :]
             with pyro.plate("contrast", size=self.config.num_data, subsample=torch.arange(contrast.shape[0], device=x.device)):
                 pyro.factor("contrast_prior", -contrast_weight * soft_cross_entropy(contrast_logits, contrast_targets))
@@ -105,5 +111,5 @@ class BayesianMLP(PyroModule):
         Tensor
             ``(S, B, num_classes)``.
         """
-        hidden = linear(x, params["fc1.weight"], params["fc1.bias"], num_samples, noise=noise).relu_()
+        hidden = linear(self.prepare(x), params["fc1.weight"], params["fc1.bias"], num_samples, noise=noise).relu_()
         return linear(hidden, params["fc2.weight"], params["fc2.bias"])

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from bnn.config import check_fields, option
+from bnn.deskew import deskew
 from bnn.layers import shared_noise
 
 
@@ -35,17 +36,19 @@ class Softplus(nn.Softplus):
 @dataclass(frozen=True)
 class VAEConfig:
     """Widths of :class:`VAE`: ``input_dim -> hidden_dim (softplus) -> latent_dim`` and back; with ``num_classes``,
-    the encoder and the decoder also read the class (one-hot), and the ELBO estimates ``log p(x | y)``."""
+    the encoder and the decoder also read the class (one-hot), and the ELBO estimates ``log p(x | y)``; with
+    ``deskew``, it models the images as the classifier reads them (:func:`bnn.deskew.deskew`)."""
 
     input_dim: int = option(784, "positive_int", "input pixels")
     hidden_dim: int = option(400, "positive_int", "hidden units of the encoder and the decoder")
     latent_dim: int = option(20, "positive_int", "latent dimensions")
     num_classes: int = option(0, "nonnegative_int", "classes the VAE is conditioned on (0: unconditional)")
+    deskew: bool = option(False, "bool", "model the deskewed images")
 
     def __post_init__(self) -> None:
         check_fields(self)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
 
 
@@ -65,6 +68,10 @@ class VAE(nn.Module):
         self.encoder_loc = nn.Linear(c.hidden_dim, c.latent_dim)
         self.encoder_scale = nn.Linear(c.hidden_dim, c.latent_dim)
         self.decoder = nn.Sequential(nn.Linear(c.latent_dim + k, c.hidden_dim), Softplus(), nn.Linear(c.hidden_dim, c.input_dim))
+
+    def prepare(self, x: Tensor) -> Tensor:
+        """``(B, input_dim)`` images as the VAE models them: deskewed when ``config.deskew``."""
+        return deskew(x) if self.config.deskew else x
 
     def _with_class(self, inputs: Tensor, y: Tensor | None) -> Tensor:
         """``inputs`` ``(..., d)`` with the one-hot class appended, when the VAE is conditional."""
@@ -86,6 +93,7 @@ class VAE(nn.Module):
 
     def model(self, x: Tensor, y: Tensor | None = None) -> None:
         pyro.module("vae", self)  # registers the networks' parameters with Pyro
+        x = self.prepare(x)
         with pyro.plate("data", x.shape[0]):
             z = pyro.sample("z", dist.Normal(x.new_zeros(self.config.latent_dim), 1.0).to_event(1))
             # Grey pixels are allowed as Bernoulli "observations", as in Pyro's example.
@@ -93,7 +101,7 @@ class VAE(nn.Module):
 
     def guide(self, x: Tensor, y: Tensor | None = None) -> None:
         pyro.module("vae", self)
-        loc, scale = self.encode(x, y)
+        loc, scale = self.encode(self.prepare(x), y)
         with pyro.plate("data", x.shape[0]):
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
@@ -107,6 +115,7 @@ class VAE(nn.Module):
         standard-normal ``noise`` ``(num_particles, latent_dim)`` (drawn here when None; ``z = loc + scale * noise``),
         so that an image's score does not depend on the batch it comes in or its place there.
         """
+        x = self.prepare(x)
         loc, scale = self.encode(x, y)
         noise = shared_noise(noise, num_particles, loc.shape[-1], loc)
         z = loc + scale * noise.unsqueeze(-2)

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bench.attach_timing_calibration(trained)
     predict["local, calibrated rule"] = bench.predict_seconds(trained, test_set.images, "local", args.repeats, mode="calibrated")
     bench.attach_timing_calibration(trained, density=bench.AS_FILED_DENSITY)
-    predict["local, calibrated rule as filed"] = bench.predict_seconds(
+    predict[bench.AS_FILED_KEY] = bench.predict_seconds(
         trained, test_set.images, "local", args.repeats, mode="calibrated", chunk_size=bench.AS_FILED_CHUNK
     )
     floor = bench.matmul_floor_seconds(trained, test_set.images, args.repeats)

@@ -35,12 +35,14 @@ class CalibrationConfig:
     def __post_init__(self) -> None:
         check_fields(self)
 
-    def vae_config(self, num_classes: int) -> VAEConfig:
-        """The density model's widths, conditioned on ``num_classes`` classes when ``class_density``."""
+    def vae_config(self, num_classes: int, deskew: bool = False) -> VAEConfig:
+        """The density model's widths, conditioned on ``num_classes`` classes when ``class_density``; ``deskew`` as the
+        classifier's (:attr:`bnn.BNNConfig.deskew`), so that the density models the images the classifier reads."""
         return VAEConfig(
             hidden_dim=self.vae_hidden_dim,
             latent_dim=self.vae_latent_dim,
             num_classes=num_classes if self.class_density else 0,
+            deskew=deskew,
         )
 
 
@@ -91,7 +93,7 @@ def calibrate(
             stacklevel=2,
         )
     device = trained.device
-    vae_config = config.vae_config(trained.model.config.num_classes)
+    vae_config = config.vae_config(trained.model.config.num_classes, trained.model.config.deskew)
     on_device = ImageSet(training.name, training.images.to(device), training.labels)
     vae = train_vae(
         on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config, wide_pen=config.density_wide_pen

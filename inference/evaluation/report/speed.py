@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.evaluation.report.markdown import replace_between_markers, write_json
+from inference.evaluation.speed import AS_FILED_KEY
 
 
 def speed_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -38,10 +39,10 @@ def speed_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
     )
     for method, seconds in p["seconds"].items():
-        if method == "local, calibrated rule as filed":
+        if method == AS_FILED_KEY:
             continue  # the baseline of the calibrated rule's row
         if "calibrated" in method:  # the median rule's work plus the gate's
-            as_filed = p["seconds"].get("local, calibrated rule as filed")
+            as_filed = p["seconds"].get(AS_FILED_KEY)
             versus = (
                 f"{seconds / as_filed:.2f}x the calibrated rule as issue 21 was filed (unconditional density 400 units "
                 f"wide, chunks of 163 inputs: {as_filed:.2f} s), "
