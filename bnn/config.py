@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from bnn.deskew import check_deskewable
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -83,6 +85,7 @@ class BNNConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        check_deskewable(self.input_dim, self.deskew)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

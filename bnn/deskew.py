@@ -14,13 +14,18 @@ MAX_SHEAR = 1.0
 CHUNK = 4096
 
 
+def check_deskewable(input_dim: int, deskew: bool) -> None:
+    """Raise ``ValueError`` where a config asks to deskew inputs that are not 28x28 images."""
+    if deskew and input_dim != SIDE * SIDE:
+        raise ValueError(f"deskew needs {SIDE}x{SIDE} images (input_dim {SIDE * SIDE}), got input_dim {input_dim}")
+
+
 def slant(images: Tensor, max_shear: float = MAX_SHEAR) -> tuple[Tensor, Tensor]:
     """``(B, 784)`` images -> their shear ``cov(x, y) / var(y)`` of the ink (clamped to ``max_shear``) and the row
     of their centre of mass, each ``(B,)``; a blank image has shear 0."""
-    img = images.view(-1, SIDE, SIDE)
+    img = images.reshape(-1, SIDE, SIDE)
     coords = torch.arange(SIDE, device=images.device, dtype=images.dtype)
-    mass = img.sum((1, 2))
-    safe_mass = mass.clamp_min(1e-6)
+    safe_mass = img.sum((1, 2)).clamp_min(1e-6)
     centre_y = (img.sum(2) * coords).sum(-1) / safe_mass
     centre_x = (img.sum(1) * coords).sum(-1) / safe_mass
     dy = coords[None, :, None] - centre_y[:, None, None]
@@ -48,5 +53,5 @@ def _deskew(images: Tensor, max_shear: float) -> Tensor:
     centre_y = (centre_y + 0.5) * 2 / SIDE - 1
     x_in = centres[None, None, :] + shear[:, None, None] * (centres[None, :, None] - centre_y[:, None, None])
     grid = torch.stack([x_in, centres[None, :, None].expand_as(x_in)], -1)  # (B, 28, 28, 2)
-    square = images.view(-1, 1, SIDE, SIDE)
+    square = images.reshape(-1, 1, SIDE, SIDE)
     return functional.grid_sample(square, grid, mode="bilinear", padding_mode="zeros", align_corners=False).view(images.shape)

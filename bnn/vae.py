@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from bnn.config import check_fields, option
-from bnn.deskew import deskew
+from bnn.deskew import check_deskewable, deskew
 from bnn.layers import shared_noise
 
 
@@ -47,6 +47,7 @@ class VAEConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        check_deskewable(self.input_dim, self.deskew)
 
     def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)

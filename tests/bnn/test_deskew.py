@@ -122,3 +122,22 @@ def test_a_deskewing_model_calibrates_a_deskewing_density_that_a_checkpoint_keep
     x = synthetic(20, seed=4).images
     before, after = predict_with_abstain(trained, x, 10), predict_with_abstain(loaded, x, 10)
     assert torch.equal(before.prediction, after.prediction) and torch.equal(before.density, after.density)
+
+
+def test_deskew_takes_any_layout_and_float_dtype():
+    images = torch.cat([slanted_bar(0.4), slanted_bar(-0.2)])
+    expected = deskew(images)
+    strided = torch.zeros(784, 2)
+    strided[:, 0], strided[:, 1] = images[0], images[1]
+    assert not strided.t().is_contiguous()
+    assert torch.allclose(deskew(strided.t()), expected, atol=1e-6)
+    doubled = deskew(images.double())
+    assert doubled.dtype == torch.float64 and torch.allclose(doubled.float(), expected, atol=1e-5)
+
+
+def test_configs_that_deskew_what_is_not_a_28x28_image_are_refused():
+    with pytest.raises(ValueError, match="deskew needs 28x28 images"):
+        BNNConfig(input_dim=100, deskew=True)
+    with pytest.raises(ValueError, match="deskew needs 28x28 images"):
+        VAEConfig(input_dim=100, deskew=True)
+    assert not BNNConfig(input_dim=100).deskew
