@@ -47,7 +47,8 @@ class TrainConfig:
         1 is Simard et al.'s strength, 0 is off).
     wide_pen
         The share of training digits drawn with a pen one pixel wider (:func:`inference.training.augment.wider_pen`),
-        as half the written characters are: without it, a wide pen is a trait of the contrast inputs alone.
+        as a share ``glyph_wide_pen`` of the written characters may be: otherwise a wide pen is a trait of the contrast
+        inputs alone.
     cosine_lr
         Multiply both learning rates by ``(1 + cos(pi * step / total_steps)) / 2`` (computed from the
         step, so a resumed run follows the same schedule).
@@ -65,6 +66,10 @@ class TrainConfig:
     stroke_glyphs
         The share of those written characters drawn from pen strokes (Hershey's single-stroke fonts) rather than
         filled from font outlines (:func:`inference.training.glyphs.written_glyphs`).
+    glyph_wide_pen
+        The share of those written characters drawn with a pen one pixel wider (:func:`inference.training.augment.wider_pen`),
+        as if written with a broad pen. 0 by default: no training digit is (unless ``wide_pen``), so a wide pen would be
+        a trait of the characters alone, and the network learned to refuse thick digits by it (``docs/design.md``).
     glyph_mix
         The share of those written characters cut into a training digit (Mixture Outlier Exposure's CutMix, Zhang et al.
         2023: :func:`inference.training.contrast.cut_into_digits`), whose target keeps the digit's class in proportion to
@@ -97,6 +102,7 @@ class TrainConfig:
     near_contrast: float = option(0.0, "unit", "share of the contrast inputs made near the digits (strokes, warps, overlays)")
     glyph_contrast: float = option(0.25, "unit", "share of the contrast inputs that are written characters that are no digit")
     stroke_glyphs: float = option(0.0, "unit", "share of the written characters drawn from pen strokes, not font outlines")
+    glyph_wide_pen: float = option(0.0, "unit", "share of the written characters drawn with a pen one pixel wider")
     glyph_mix: float = option(0.0, "unit", "share of the written characters cut into a digit (target partly its class)")
     same_shape_case: bool = option(
         False, "bool", "leave a look-alike's other case out of the written characters only where it is the same shape"

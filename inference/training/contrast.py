@@ -170,11 +170,14 @@ def written_contrast(
     mix: float = 0.0,
     same_shape_case: bool = False,
     character_weights: Tensor | None = None,
+    wide_pen: float = TrainConfig.glyph_wide_pen,
 ) -> tuple[Tensor, Tensor]:
     """``(B, 784)`` digits -> ``(B, 784)`` written characters (:func:`inference.training.glyphs.written_glyphs`, drawn
-    with ``character_weights``), a share ``mix`` of them cut into their row's digit (:func:`cut_into_digits`), and
-    ``(B,)`` their digit shares."""
-    characters = written_glyphs(x.shape[0], x.device, stroke_glyphs, same_shape_case, weights=character_weights)
+    with ``character_weights``, a share ``wide_pen`` with a wider pen), a share ``mix`` of them cut into their row's
+    digit (:func:`cut_into_digits`), and ``(B,)`` their digit shares."""
+    characters = written_glyphs(
+        x.shape[0], x.device, stroke_glyphs, same_shape_case, weights=character_weights, wide_pen=wide_pen
+    )
     share = x.new_zeros(x.shape[0])
     if mix > 0:
         cut = torch.rand(x.shape[0], device=x.device) < mix
@@ -208,13 +211,14 @@ def contrast_inputs(
     glyph_mix: float = 0.0,
     same_shape_case: bool = False,
     character_weights: Tensor | None = None,
+    glyph_wide_pen: float = TrainConfig.glyph_wide_pen,
 ) -> tuple[Tensor, Tensor]:
     """``(B, 784)`` digits (and their ``(B,)`` labels) -> ``(B, 784)`` non-digits and ``(B,)`` their digit shares.
 
     Each is made by one corruption drawn at random: a written character that is no digit (:func:`written_contrast`)
     with probability ``glyphs`` (a share ``stroke_glyphs`` of them drawn from pen strokes, a share ``glyph_mix`` cut
     into their digit; ``same_shape_case`` as :func:`inference.training.glyphs.digit_lookalikes` says; the typeset
-    ones drawn in proportion to ``character_weights`` where given), else a near
+    ones drawn in proportion to ``character_weights`` where given; a share ``glyph_wide_pen`` with a wider pen), else a near
     one (:data:`NEAR`) with probability ``near``, else a far one (:data:`CORRUPTIONS`). The digit share is 0 except
     where a character was cut into a digit."""
     if near > 0 and y is None:
@@ -232,7 +236,9 @@ def contrast_inputs(
             out[chosen] = corrupt(x[chosen], None if y is None else y[chosen])
     written = which == len(kinds)
     if written.any():
-        out[written], share[written] = written_contrast(x[written], stroke_glyphs, glyph_mix, same_shape_case, character_weights)
+        out[written], share[written] = written_contrast(
+            x[written], stroke_glyphs, glyph_mix, same_shape_case, character_weights, glyph_wide_pen
+        )
     return out, share
 
 
@@ -278,5 +284,6 @@ def contrast_batch(
         glyph_mix=config.glyph_mix,
         same_shape_case=config.same_shape_case,
         character_weights=character_weights,
+        glyph_wide_pen=config.glyph_wide_pen,
     )
     return made, contrast_targets(y[:quarter], share, num_classes) if config.glyph_mix else None

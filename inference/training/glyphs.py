@@ -8,8 +8,8 @@ character Unicode's confusables (UTS #39, through ``confusable_homoglyphs``) lin
 (``O`` and ``o`` are a 0 once scaled to MNIST's box; with ``same_shape_case``, only where the two cases are the same
 shape, so that ``l`` does not bring in ``L``), and every glyph drawn as a narrow bar (a 1). Each is
 put in MNIST's format (:func:`mnist_format`) once per process; a minibatch's draws then go through Simard
-et al.'s distortions and, half of them, a wider pen, so that they look written rather than printed. No
-evaluation set is read.
+et al.'s distortions, so that they look written rather than printed, and (``TrainConfig.glyph_wide_pen``, off by
+default) a share of them a wider pen. No evaluation set is read.
 
 A second bank (:func:`stroke_glyph_bank`) holds the same kinds of characters as a pen draws them: Hershey's
 single-stroke fonts (Roman simplex, cursive and script simplex, through the ``Hershey-Fonts`` package) give each
@@ -32,6 +32,7 @@ from torch import Tensor
 
 from inference.data.preprocess import DIGIT_BOX, mnist_format
 from inference.training.augment import normalize_box, random_distortion, random_wider_pen
+from inference.training.config import TrainConfig
 
 #: matplotlib's bundled fonts the bank is drawn from: a sans, a serif and STIX's mathematical and symbol glyphs.
 FONTS = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "STIXGeneral.ttf")
@@ -53,8 +54,6 @@ STROKE_FONTS = ("futural", "cursive", "scripts")
 #: Hershey's cap height in font units; a mark under half of it (``.``, ``,``, ``'``) has no shape of its own once
 #: scaled to MNIST's box, and is left out.
 HERSHEY_CAP_HEIGHT = 21
-#: The share of written characters drawn with a pen one pixel wider, so that they look written rather than printed.
-WIDE_PEN_SHARE = 0.5
 
 #: The pen, in pixels of MNIST's 20x20 box, before :func:`mnist_format`'s resampling, which widens it to MNIST's
 #: 2.8 pixels at the median (twice the ink's area over its outline; 2.7 for this bank).
@@ -204,12 +203,17 @@ def stroke_glyph_bank(same_shape_case: bool = False) -> Tensor:
 
 
 def written_glyphs(
-    n: int, device: torch.device, strokes: float = 0.0, same_shape_case: bool = False, weights: Tensor | None = None
+    n: int,
+    device: torch.device,
+    strokes: float = 0.0,
+    same_shape_case: bool = False,
+    weights: Tensor | None = None,
+    wide_pen: float = TrainConfig.glyph_wide_pen,
 ) -> Tensor:
     """``(n, 784)`` characters drawn at random from :func:`stroke_glyph_bank` with probability ``strokes``, else
     from :func:`glyph_bank` (both with ``same_shape_case``; uniformly, or in proportion to ``weights``, one per image of
     :func:`glyph_bank`), each under its own random distortion (:func:`inference.training.augment.random_distortion`)
-    and, for half of them, a pen one pixel wider."""
+    and, for a share ``wide_pen`` of them (none by default), a pen one pixel wider."""
     typeset = glyph_bank(same_shape_case)
     penned = stroke_glyph_bank(same_shape_case) if strokes > 0 else None
     if weights is None:
@@ -222,4 +226,4 @@ def written_glyphs(
         from_strokes = torch.rand(n) < strokes
         drawn[from_strokes] = penned[torch.randint(len(penned), (int(from_strokes.sum()),))]
     drawn = drawn.to(device)
-    return normalize_box(random_wider_pen(random_distortion(drawn, 1.0), WIDE_PEN_SHARE))
+    return normalize_box(random_wider_pen(random_distortion(drawn, 1.0), wide_pen))

@@ -115,6 +115,7 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
         "glyph_contrast": 0.0,
         "stroke_glyphs": 0.0,
         "local_reparam": True,
+        "glyph_wide_pen": 0.5,
     }
     assert gate == {"class_density": True, "fisher_combination": False, **older_density}
     assert rule == {"alpha": 0.02}
@@ -124,6 +125,7 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     assert CalibrationConfig().density_wide_pen != 0.0  # and the density's wide pen
     assert CalibrationConfig().vae_epochs != 10  # and the density's longer training
     assert CalibrationConfig().vae_hidden_dim != 400  # and its wider layers
+    assert TrainConfig().glyph_wide_pen != 0.5  # and the characters drawn with the digits' pen only
 
 
 def test_today_s_defaults_are_a_row_of_the_study():

@@ -124,7 +124,9 @@ def test_a_training_batch_s_contrast_inputs_are_its_first_quarter_made_as_the_co
     fake = lambda x, y, **kinds: calls.append((x, y, kinds)) or (x, torch.full((len(x),), 0.5))  # noqa: E731
     monkeypatch.setattr(contrast, "contrast_inputs", fake)
     x, y = torch.rand(10, 784), torch.arange(10)
-    config = TrainConfig(near_contrast=0.1, glyph_contrast=0.2, stroke_glyphs=0.3, glyph_mix=0.4, same_shape_case=True)
+    config = TrainConfig(
+        near_contrast=0.1, glyph_contrast=0.2, stroke_glyphs=0.3, glyph_mix=0.4, same_shape_case=True, glyph_wide_pen=0.6
+    )
     made, targets = contrast.contrast_batch(x, y, config, 10)
     made_from, labels_given, kinds = calls[-1]
     assert torch.equal(made_from, x[:2]) and torch.equal(labels_given, y[:2])
@@ -135,6 +137,7 @@ def test_a_training_batch_s_contrast_inputs_are_its_first_quarter_made_as_the_co
         "glyph_mix": 0.4,
         "same_shape_case": True,
         "character_weights": None,
+        "glyph_wide_pen": 0.6,
     }
     assert kinds == asked
     mined = torch.rand(5)

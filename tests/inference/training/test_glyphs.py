@@ -54,9 +54,19 @@ def test_the_bank_is_in_mnist_format_and_has_no_bars():
     assert min(widths) > glyphs.MIN_WIDTH_TO_HEIGHT
 
 
+def test_written_glyphs_take_the_share_drawn_with_the_wider_pen():
+    ink = {}
+    for share in (0.0, 1.0):
+        torch.manual_seed(0)
+        ink[share] = (glyphs.written_glyphs(400, torch.device("cpu"), wide_pen=share) > 0.5).sum(-1).float().mean()
+    assert ink[1.0] > 1.3 * ink[0.0]
+    with pytest.raises(ValueError, match="glyph_wide_pen"):
+        TrainConfig(glyph_wide_pen=1.5)
+
+
 def test_written_glyphs_are_distorted_draws_centred_like_mnist():
     torch.manual_seed(0)
-    drawn = glyphs.written_glyphs(128, torch.device("cpu"))
+    drawn = glyphs.written_glyphs(128, torch.device("cpu"), wide_pen=0.5)
     assert drawn.shape == (128, 784) and drawn.min() >= 0 and drawn.max() <= 1
     assert ((centres_of_mass(drawn) - 14.0).abs() < 1.5).all()
     # Distorted: no draw is a bank image as it is.
@@ -72,7 +82,7 @@ def test_glyph_share_decides_how_many_contrast_inputs_are_written_characters(mon
     marker = torch.full((784,), 0.123)
     shares = []
 
-    def written(n: int, device: torch.device, strokes: float, same_shape_case: bool, weights=None) -> torch.Tensor:
+    def written(n: int, device: torch.device, strokes: float, same_shape_case: bool, weights=None, wide_pen=0.5) -> torch.Tensor:
         shares.append((strokes, same_shape_case))
         return marker.expand(n, -1).clone()
 
@@ -121,7 +131,9 @@ def test_mined_weights_are_the_mean_network_s_confidence_on_each_character():
 def test_a_training_batch_draws_its_characters_with_the_epoch_s_weights(monkeypatch):
     seen = []
     real = contrast.written_glyphs
-    monkeypatch.setattr(contrast, "written_glyphs", lambda *args, weights: seen.append(weights) or real(*args, weights=weights))
+    monkeypatch.setattr(
+        contrast, "written_glyphs", lambda *args, weights, wide_pen: seen.append(weights) or real(*args, weights=weights)
+    )
     trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100), seed=0)
     weights = torch.rand(len(glyphs.glyph_bank()))
     x, y = torch.rand(64, 784), torch.randint(10, (64,))
