@@ -74,11 +74,10 @@ class BayesianMLP(PyroModule):
         ``-contrast_weight * CE(t, p(. | contrast, w))`` per input, in a plate scaled like the data's, where the
         target ``t`` is the uniform distribution, or the rows of ``contrast_targets`` ``(B', num_classes)``.
         """
-        x = self.prepare(x)
         if contrast is None:
-            logits = self.fc2(torch.relu(self.fc1(x)))
+            logits = self.fc2(torch.relu(self.fc1(self.prepare(x))))
         else:  # one draw of the network for both batches
-            both = self.fc2(torch.relu(self.fc1(torch.cat([x, self.prepare(contrast)]))))
+            both = self.fc2(torch.relu(self.fc1(self.prepare(torch.cat([x, contrast])))))
             logits, contrast_logits = both[: x.shape[0]], both[x.shape[0] :]
             with pyro.plate("contrast", size=self.config.num_data, subsample=torch.arange(contrast.shape[0], device=x.device)):
                 pyro.factor("contrast_prior", -contrast_weight * soft_cross_entropy(contrast_logits, contrast_targets))
