@@ -132,7 +132,9 @@ def test_a_training_batch_draws_its_characters_with_the_epoch_s_weights(monkeypa
     seen = []
     real = contrast.written_glyphs
     monkeypatch.setattr(
-        contrast, "written_glyphs", lambda *args, weights, wide_pen: seen.append(weights) or real(*args, weights=weights)
+        contrast,
+        "written_glyphs",
+        lambda *args, weights, wide_pen: seen.append(weights) or real(*args, weights=weights, wide_pen=wide_pen),
     )
     trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100), seed=0)
     weights = torch.rand(len(glyphs.glyph_bank()))
