@@ -21,7 +21,10 @@ def test_small_contenders_benchmark(tmp_path, data_dir):
         assert 0 < row["sets"]["MNIST"]["refused"] < 0.2 and row["train_seconds"] > 0
         assert all(0 <= f["auroc"] <= 1 for name, f in row["sets"].items() if name in OOD_SETS)
     assert set(results["bnn_calibrated_rule"]) == {"MNIST", *OOD_SETS, *DIGIT_SETS}
+    for row in results["contenders"].values():  # every contender behind the calibrated rule's gate too
+        assert set(row["gated"]) == set(row["sets"]) and 0 < row["gated"]["MNIST"]["refused"] < 0.2
     assert "## Verdict" in page.read_text() and "the same 2,000 training digits" in page.read_text()
+    assert "## Verdict behind the calibrated rule's gate" in page.read_text()
     assert "of the 1,000 held-out validation digits" in page.read_text()
     seeds_page = tmp_path / "seeds.md"  # one run aggregates too: every figure is that run's
     assert benchmark_contenders.main(["--aggregate", str(out), "--seeds-page", str(seeds_page)]) == 0

@@ -113,3 +113,55 @@ def test_the_calibrated_rule_s_heading_gives_the_level_each_run_recorded():
     assert "density, alpha 0.01)" in contenders_seeds_page([old, {**old, "seed": 1}])
     with pytest.raises(ValueError, match="do not aggregate"):  # a mean over two gates' levels would mean nothing
         contenders_seeds_page([old, new])
+
+
+def test_the_calibrated_gate_refuses_at_most_alpha_of_exchangeable_digits_whatever_the_contender():
+    # Any contender's two scores, exchangeable with the validation digits' (the density correlated with the entropy,
+    # as a sloppy digit is doubted by both): Fisher's statistic, ranked among the validation digits', refuses at most
+    # alpha of them.
+    g = torch.Generator().manual_seed(0)
+    n, alpha, refused, draws = 499, 0.02, 0.0, 0
+    for _ in range(40):
+        probs = torch.softmax(3 * torch.randn(n + 100, 10, generator=g), -1)
+        density = -50 * c.entropy(probs) + 10 * torch.randn(n + 100, generator=g)
+        held_out = {"entropy": c.entropy(probs[:n]), "density": density[:n]}
+        f = c.gated_figures(probs[n:], probs[n:].argmax(-1), density[n:], held_out, alpha)
+        assert f["wrong"] == 0.0  # every answer is the argmax, and the labels are the argmax
+        refused, draws = refused + 100 * f["refused"], draws + 100
+    assert refused / draws == pytest.approx(math.floor(alpha * (n + 1)) / (n + 1), abs=0.008)
+
+
+def test_the_calibrated_gate_refuses_a_confident_answer_whose_density_is_unlike_the_digits():
+    g = torch.Generator().manual_seed(1)
+    held_out = {"entropy": torch.rand(999, generator=g), "density": -100 + 10 * torch.randn(999, generator=g)}
+    confident = torch.tensor([[0.999] + [0.001 / 9] * 9] * 3)  # entropy below every validation digit's
+    density = torch.tensor([-100.0, -400.0, 0.0])  # typical, far too unlikely, far too likely (tested two-sided)
+    labels = torch.tensor([0, -1, -1])
+    assert c.gated_figures(confident[:1], labels[:1], density[:1], held_out) == {"refused": 0.0, "wrong": 0.0}
+    assert c.gated_figures(confident[1:], labels[1:], density[1:], held_out) == {"refused": 1.0, "wrong": 0.0}
+
+
+def test_the_pages_put_every_contender_behind_the_calibrated_gate_where_the_runs_did():
+    bnn, oe = "BNN (SVI, 100 networks)", "outlier exposure (MLP + contrast inputs)"
+
+    def gated(run, wrong):
+        for name, w in wrong.items():
+            sets = run["contenders"][name]["sets"]
+            run["contenders"][name]["gated"] = {s: {"refused": 1 - w if s != "MNIST" else 0.02, "wrong": w} for s in sets}
+        return run
+
+    runs = [
+        gated(_run(0, {bnn: (0.4, 20.0), oe: (0.5, 10.0)}), {bnn: 0.30, oe: 0.20}),
+        gated(_run(1, {bnn: (0.4, 20.0), oe: (0.5, 10.0)}), {bnn: 0.32, oe: 0.26}),
+    ]
+    page = contenders_page(runs[0])
+    assert "## Refused / answered wrong behind the calibrated rule's gate (alpha 0.01)" in page
+    assert "| Omniglot | 60.0% / 40.0% | 50.0% / 50.0% |" in page  # the one-score gate's, unchanged
+    assert "| Omniglot | 70.0% / 30.0% | 80.0% / 20.0% |" in page
+    behind = page.split("## Verdict behind the calibrated rule's gate")[1]
+    assert "answered wrong 30.0% (BNN) against 20.0% (outlier exposure" in behind and "Time to 98%" not in behind
+    seeds = contenders_seeds_page(runs)
+    assert "| Omniglot | 31.00 ± 1.41% | 23.00 ± 4.24% |" in seeds
+    assert "is ahead by 8.0 points, in 2 of 2 seeds" in seeds.split("## Verdict behind the calibrated rule's gate")[1]
+    plain = contenders_seeds_page([_run(0, {bnn: (0.4, 20.0), oe: (0.5, 10.0)}), _run(1, {bnn: (0.4, 20.0), oe: (0.5, 10.0)})])
+    assert "calibrated rule's gate" not in plain  # runs made before the gate was given to every contender
