@@ -92,17 +92,19 @@ class VAE(nn.Module):
         """``(..., B, latent_dim)`` -> the pixels' Bernoulli logits ``(..., B, input_dim)``."""
         return self.decoder(self._with_class(z, y))
 
-    def model(self, x: Tensor, y: Tensor | None = None) -> None:
+    def model(self, x: Tensor, y: Tensor | None = None, prepared: bool = False) -> None:
+        """``prepared``: ``x`` is already as the VAE models it (:meth:`prepare`), so that a training step that
+        passes the same batch to the guide and the model prepares it once."""
         pyro.module("vae", self)  # registers the networks' parameters with Pyro
-        x = self.prepare(x)
+        x = x if prepared else self.prepare(x)
         with pyro.plate("data", x.shape[0]):
             z = pyro.sample("z", dist.Normal(x.new_zeros(self.config.latent_dim), 1.0).to_event(1))
             # Grey pixels are allowed as Bernoulli "observations", as in Pyro's example.
             pyro.sample("x", dist.Bernoulli(logits=self.decode(z, y), validate_args=False).to_event(1), obs=x)
 
-    def guide(self, x: Tensor, y: Tensor | None = None) -> None:
+    def guide(self, x: Tensor, y: Tensor | None = None, prepared: bool = False) -> None:
         pyro.module("vae", self)
-        loc, scale = self.encode(self.prepare(x), y)
+        loc, scale = self.encode(x if prepared else self.prepare(x), y)
         with pyro.plate("data", x.shape[0]):
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 

@@ -36,8 +36,8 @@ def train_vae(
     for epoch in range(epochs):
         order = torch.randperm(len(data), generator=generator)
         for idx in tqdm(order.split(batch_size), desc=f"VAE epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
-            images = random_wider_pen(data.images[idx], wide_pen)
-            svi.step(images, data.labels[idx].to(data.images.device) if vae.config.num_classes else None)
+            images = vae.prepare(random_wider_pen(data.images[idx], wide_pen))  # once for the guide and the model
+            svi.step(images, data.labels[idx].to(data.images.device) if vae.config.num_classes else None, prepared=True)
     pyro.clear_param_store()  # the parameters live on in the module
     return vae.eval()
 

@@ -83,6 +83,29 @@ def test_a_deskewing_density_scores_the_deskewed_images():
     assert torch.allclose(deskewing.elbo(images, 4, noise=noise), plain.elbo(deskew(images), 4, noise=noise), atol=1e-4)
 
 
+def test_a_deskewing_density_trains_on_each_batch_deskewed_once(monkeypatch):
+    import pyro
+    from pyro import poutine
+
+    import bnn.vae
+    from inference.calibration import train_vae
+    from inference.data import ImageSet
+
+    vae = VAE(VAEConfig(hidden_dim=16, latent_dim=3, deskew=True))
+    images = torch.cat([slanted_bar(0.4), slanted_bar(-0.3)])
+    pyro.set_rng_seed(0)
+    raw = poutine.trace(vae.guide).get_trace(images)
+    ran = poutine.trace(poutine.replay(vae.model, trace=raw)).get_trace(images)
+    prepared = poutine.trace(poutine.replay(vae.model, trace=raw)).get_trace(deskew(images), prepared=True)
+    ran.compute_log_prob(), prepared.compute_log_prob()
+    assert torch.allclose(ran.nodes["x"]["log_prob"], prepared.nodes["x"]["log_prob"])  # the guide's z, both ways
+    calls = []
+    monkeypatch.setattr(bnn.vae, "deskew", lambda x: calls.append(len(x)) or deskew(x))
+    data = ImageSet("bars", images.repeat(5, 1), torch.zeros(10, dtype=torch.long))
+    train_vae(data, epochs=1, batch_size=4, progress=False, config=VAEConfig(hidden_dim=16, latent_dim=3, deskew=True))
+    assert calls == [4, 4, 2]  # one deskew per batch, for the guide and the model together
+
+
 def test_the_training_model_reads_its_digits_and_contrast_inputs_deskewed():
     import pyro
     from pyro import poutine
