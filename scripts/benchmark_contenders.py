@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         mnist = c.set_figures(test_probs, test.labels, validation_entropy)
         in_scores = -mnist.pop("entropy")  # larger: more in-distribution
         row["sets"]["MNIST"] = mnist
-        row["gated"]["MNIST"] = c.gated_figures(test_probs, test.labels, density(test.images, test_probs), held_out)
+        gate = {"held_out": held_out, "alpha": DEFAULT_RULE.alpha}  # the BNN's calibrated rule's level, for everyone
+        row["gated"]["MNIST"] = c.gated_figures(test_probs, test.labels, density(test.images, test_probs), **gate)
         for set_name, data in sets.items():
             probs = probs_of(data.images)
             f = c.set_figures(probs, data.labels, validation_entropy)
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             if (data.labels < 0).all():
                 f["auroc"], f["fpr95"] = auroc(in_scores, out_scores), fpr_at_95_tpr(in_scores, out_scores)
             row["sets"][set_name] = f
-            row["gated"][set_name] = c.gated_figures(probs, data.labels, density(data.images, probs), held_out)
+            row["gated"][set_name] = c.gated_figures(probs, data.labels, density(data.images, probs), **gate)
         results["contenders"][name] = row
         print(f"{name}: {report.plain_json({k: v for k, v in row.items() if k != 'accuracy_by_epoch'})}", flush=True)
 
