@@ -62,7 +62,7 @@ def contenders_page(results: dict[str, Any]) -> str:
         "",
         *table(
             ["set", *names],
-            [[s, *(f"{pct(rows[n]['sets'][s]['refused'])} / {pct(rows[n]['sets'][s]['wrong'])}" for n in names)] for s in sets],
+            [[s, *(_refused_wrong(rows[n]["sets"][s]) for n in names)] for s in sets],
         ),
         "",
         "## AUROC / FPR at 95% TPR of the entropy",
@@ -84,7 +84,8 @@ def contenders_page(results: dict[str, Any]) -> str:
             "",
             *table(["set", "refused", "answered wrong"], [[s, pct(f["refused"]), pct(f["wrong"])] for s, f in rule.items()]),
         ]
-    if _gated([results]):
+    gated = _gated([results])
+    if gated:
         lines += [
             "",
             f"## Refused / answered wrong behind the calibrated rule's gate (alpha {_rule_alpha(results):g})",
@@ -94,7 +95,7 @@ def contenders_page(results: dict[str, Any]) -> str:
             *table(["set", *names], [[s, *(_refused_wrong(rows[n]["gated"][s]) for n in names)] for s in sets]),
         ]
     lines += ["", "## Verdict", "", *verdict([results])]
-    if _gated([results]):
+    if gated:
         lines += ["", "## Verdict behind the calibrated rule's gate", "", *verdict([results], "gated")]
     return "\n".join(lines) + "\n"
 
@@ -149,6 +150,10 @@ def contenders_seeds_page(runs: list[dict[str, Any]]) -> str:
     def over_set(name: str, set_name: str, key: str, rule: str = "sets") -> list[float]:
         return [r["contenders"][name][rule][set_name][key] for r in runs]
 
+    def by_set(key: str, rule: str = "sets") -> list[list[str]]:
+        """One row per set: every contender's ``key`` (refused or wrong) under ``rule``, mean ± sd over the seeds."""
+        return [[s, *(mean_sd(over_set(n, s, key, rule)) for n in names)] for s in sets]
+
     lines = [
         "# The contenders over seeds",
         "",
@@ -177,11 +182,11 @@ def contenders_seeds_page(runs: list[dict[str, Any]]) -> str:
         "",
         "## Refused",
         "",
-        *table(["set", *names], [[s, *(mean_sd(over_set(n, s, "refused")) for n in names)] for s in sets]),
+        *table(["set", *names], by_set("refused")),
         "",
         "## Answered wrong",
         "",
-        *table(["set", *names], [[s, *(mean_sd(over_set(n, s, "wrong")) for n in names)] for s in sets]),
+        *table(["set", *names], by_set("wrong")),
         "",
         "## AUROC of the entropy",
         "",
@@ -205,10 +210,8 @@ def contenders_seeds_page(runs: list[dict[str, Any]]) -> str:
                 [[s, mean_sd([r[s]["refused"] for r in rule]), mean_sd([r[s]["wrong"] for r in rule])] for s in rule[0]],
             ),
         ]
-    if _gated(runs):
-        gated = {
-            key: [[s, *(mean_sd(over_set(n, s, key, "gated")) for n in names)] for s in sets] for key in ("refused", "wrong")
-        }
+    gated = _gated(runs)
+    if gated:
         lines += [
             "",
             f"## Behind the calibrated rule's gate (alpha {_rule_alpha(runs[0]):g})",
@@ -217,14 +220,14 @@ def contenders_seeds_page(runs: list[dict[str, Any]]) -> str:
             "",
             "Refused:",
             "",
-            *table(["set", *names], gated["refused"]),
+            *table(["set", *names], by_set("refused", "gated")),
             "",
             "Answered wrong:",
             "",
-            *table(["set", *names], gated["wrong"]),
+            *table(["set", *names], by_set("wrong", "gated")),
         ]
     lines += ["", "## Verdict", "", *verdict(runs)]
-    if _gated(runs):
+    if gated:
         lines += ["", "## Verdict behind the calibrated rule's gate", "", *verdict(runs, "gated")]
     return "\n".join(lines) + "\n"
 
