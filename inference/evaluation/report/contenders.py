@@ -241,10 +241,10 @@ def verdict(runs: list[dict[str, Any]], rule: str = "sets") -> list[str]:
     (once, with the one-score gate) the fastest to 98%.
     """
     contenders = runs[0]["contenders"]
-    if BNN not in contenders:
-        return ["(no BNN in this run)"]
-    n = len(runs)
     others = [name for name in contenders if name != BNN]
+    if BNN not in contenders or not others:
+        return ["(no BNN in this run)" if BNN not in contenders else "(no alternative in this run)"]
+    n = len(runs)
     on_the_mean = " on the mean" if n > 1 else ""
 
     def wrong(name: str, set_name: str) -> list[float]:

@@ -84,6 +84,11 @@ def test_the_page_names_who_answers_wrong_least():
     assert "MLP is fastest (10 s)" in page and "| never |" in page
 
 
+def test_a_run_of_the_bnn_alone_has_a_page_and_no_comparison():
+    page = contenders_page(_run(0, {"BNN (SVI, 100 networks)": (0.4, 20.0)}))
+    assert "(no alternative in this run)" in page and "| never |" not in page
+
+
 def test_the_seeds_page_gives_mean_and_sd_and_how_often_a_lead_held():
     bnn, oe = "BNN (SVI, 100 networks)", "outlier exposure (MLP + contrast inputs)"
     runs = [
