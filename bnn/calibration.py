@@ -45,6 +45,10 @@ class Calibration:
         How the gate combines its p-values: Fisher's statistic, ranked among the held-out digits' own
         (:func:`inference.calibration.fisher_p_values`; :class:`inference.calibration.CalibrationConfig`'s
         default), or, ``False``, Bonferroni's (as every calibration saved before the option was).
+    class_doubt
+        ``(n,)`` or None: each digit's ``-log p(answered class | x)`` under the conditional VAE read as a generative
+        classifier (:func:`inference.calibration.class_doubt`), the gate's third score; None in a calibration made
+        without it (before the option, or with an unconditional density), whose gate has two.
     """
 
     entropy: Tensor
@@ -59,6 +63,7 @@ class Calibration:
     split_size: int
     split_seed: int
     fisher_combination: bool = False
+    class_doubt: Tensor | None = None
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -83,6 +88,7 @@ class Calibration:
             "split_size": self.split_size,
             "split_seed": self.split_seed,
             "fisher_combination": self.fisher_combination,
+            "class_doubt": None if self.class_doubt is None else self.class_doubt.cpu(),
         }
 
     @classmethod
@@ -107,6 +113,7 @@ class Calibration:
                 split_seed=int(state["split_seed"]),
                 # A calibration saved before the option existed was made for Bonferroni's combination.
                 fisher_combination=bool(state.get("fisher_combination", False)),
+                class_doubt=state.get("class_doubt"),  # absent before the option: a two-score gate
             )
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise CalibrationError(f"the calibration is incomplete or does not fit its VAE: {err}") from None
@@ -121,9 +128,12 @@ class Calibration:
             "density": (1, torch.is_floating_point),
             "percentile_probs": (2, torch.is_floating_point),
             "labels": (1, lambda t: t.dtype == torch.int64),
+            "class_doubt": (1, torch.is_floating_point),
         }
         for name, (dims, dtype_ok) in checks.items():
             value = getattr(self, name)
+            if name == "class_doubt" and value is None:  # optional
+                continue
             if not isinstance(value, Tensor) or value.dim() != dims or value.shape[0] != n or not dtype_ok(value):
                 desc = f"{tuple(value.shape)} {value.dtype}" if isinstance(value, Tensor) else type(value).__name__
                 raise CalibrationError(f"calibration {name} is {desc}; expected {dims} dimension(s) of length {n}")

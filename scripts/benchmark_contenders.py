@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from bnn import BNNConfig, TrainedBNN
-from inference.calibration import CalibrationConfig, calibrate, vae_elbo
+from inference.calibration import CalibrationConfig, calibrate, class_doubt, vae_elbo
 from inference.data import DATA_DIR_ENV, ImageSet, load_mnist, split_calibration
 from inference.evaluation import contenders as c
 from inference.evaluation import report
@@ -92,14 +92,18 @@ def main(argv: list[str] | None = None) -> int:
 
     print("training the BNN ...", flush=True)
     train(trained, fit_set, TrainConfig(epochs=args.epochs, seed=args.seed), progress=False, on_epoch=after_epoch)
-    # Its calibration trains the density model that the two-score gate gives every contender.
+    # Its calibration trains the density model whose scores the gate gives every contender.
     calibration = calibrate(
         trained, validation, fit_set, CalibrationConfig(held_out=len(validation)), seed=args.seed, progress=False
     )
 
-    def density(images: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-        """The density of each image under the class a contender answers (its argmax)."""
-        return vae_elbo(calibration.vae, images, calibration.vae_particles, SCORING_SEED, classes=probs.argmax(-1))
+    def density(images: torch.Tensor, probs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The density model's scores of each image under the class a contender answers (its argmax), as the gate's."""
+        answered = probs.argmax(-1)
+        out = {"density": vae_elbo(calibration.vae, images, calibration.vae_particles, SCORING_SEED, classes=answered)}
+        if calibration.class_doubt is not None:
+            out["class_doubt"] = class_doubt(calibration.vae, images, answered, SCORING_SEED)
+        return out
 
     def measure(name: str, probs_of: Any, trajectory: c.Trajectory, networks: int) -> None:
         started = time.perf_counter()
@@ -107,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         predict_seconds = time.perf_counter() - started
         validation_probs = probs_of(validation.images)
         validation_entropy = c.entropy(validation_probs)
-        held_out = {"entropy": validation_entropy, "density": density(validation.images, validation_probs)}
+        held_out = {"entropy": validation_entropy, **density(validation.images, validation_probs)}
+        results["gate_components"] = list(held_out)
         row: dict[str, Any] = {
             "train_seconds": trajectory.seconds[-1],
             "epoch_seconds": trajectory.seconds[-1] / len(trajectory.seconds),

@@ -13,7 +13,7 @@ from inference.calibration.conformal import (
     two_sided_p_values,
     unfamiliarity_p_value,
 )
-from inference.calibration.density import train_vae, vae_elbo
+from inference.calibration.density import class_doubt, train_vae, vae_elbo
 from inference.calibration.fit import CalibrationConfig, calibrate, held_out_size, smallest_gate_p_value
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "CalibrationConfig",
     "bonferroni",
     "calibrate",
+    "class_doubt",
     "certified_threshold",
     "component_p_values",
     "conformal_p_values",

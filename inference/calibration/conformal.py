@@ -1,6 +1,6 @@
 """The calibrated gate's arithmetic: conformal p-values, their combination and the risk gate (tensors in, tensors out).
 
-The gate asks of every input: is it as familiar as the held-out digits? Two nonconformity
+The gate asks of every input: is it as familiar as the held-out digits? Nonconformity
 scores answer, each with a conformal p-value (Bates, Candès, Lei, Romano & Sesia, "Testing
 for outliers with conformal p-values"):
 
@@ -11,15 +11,19 @@ for outliers with conformal p-values"):
 - the input's **density**, the ELBO of a VAE trained on the training split, tested
   two-sided as a typicality test (Nalisnick et al. 2019): an input far *more* likely
   than the held-out digits (a blank page, a flat grey) is as unfamiliar as one far less
-  likely. ``p = min(1, 2 min(p_low, p_high))``.
+  likely. ``p = min(1, 2 min(p_low, p_high))``;
+- with a class-conditional density (the default), the **class doubt**, ``-log p(answered class | x)`` under the same
+  density model read as a generative classifier (:func:`inference.calibration.class_doubt`; large is unusual): a digit
+  is explained far better by its own class than by any other, a shape that is no digit about as badly by several.
+  Calibrations made before it hold no such scores, and their gate has the first two components only.
 
-The two are combined by Fisher's statistic ``-2 sum_j log p_j`` (``fisher_combination``, the default),
+The components are combined by Fisher's statistic ``-2 sum_j log p_j`` (``fisher_combination``, the default),
 which is large where they are small together; the statistic gets its own conformal p-value against the
 held-out digits' statistics (:func:`fisher_p_values`; Fisher's chi-square table would need the scores
 independent, this needs only exchangeability). Or by Bonferroni, ``min(1, k min_j p_j)``. Either way,
 refusing where the combined ``p <= alpha`` refuses an input exchangeable with the held-out digits with
-probability at most ``alpha``, however the two scores depend on each other. Fisher's spends the whole of
-``alpha`` and refuses an input that is somewhat unusual on both scores; Bonferroni's refuses only one
+probability at most ``alpha``, however the scores depend on each other. Fisher's spends the whole of
+``alpha`` and refuses an input that is somewhat unusual on several scores; Bonferroni's refuses only one
 that is extreme on one.
 
 The optional risk gate picks the lowest confidence threshold whose error among answered
@@ -37,8 +41,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-#: The gate's components and whether each is tested two-sided.
-GATE_COMPONENTS = {"entropy": False, "density": True}
+#: The gate's components and whether each is tested two-sided; ``class_doubt`` is optional (a calibration may hold none).
+GATE_COMPONENTS = {"entropy": False, "density": True, "class_doubt": False}
 #: Confidence thresholds the risk gate may choose from, fixed before seeing any data (denser near 1,
 #: where a well-trained network's confidences are).
 RISK_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999)
@@ -65,20 +69,22 @@ def bonferroni(p_values: list[Tensor]) -> Tensor:
 
 
 def component_p_values(calibration_scores: dict[str, Tensor], scores: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Each gate component's p-value; both dicts map a name of :data:`GATE_COMPONENTS` to ``(n,)`` / ``(N,)`` scores."""
+    """Each gate component's p-value; ``calibration_scores`` maps the components in use (names of
+    :data:`GATE_COMPONENTS`) to ``(n,)`` scores, ``scores`` at least those to ``(N,)`` scores."""
     return {
-        name: (two_sided_p_values if two_sided else conformal_p_values)(calibration_scores[name].cpu(), scores[name].cpu())
-        for name, two_sided in GATE_COMPONENTS.items()
+        name: (two_sided_p_values if GATE_COMPONENTS[name] else conformal_p_values)(held_out.cpu(), scores[name].cpu())
+        for name, held_out in calibration_scores.items()
     }
 
 
 def gate_scores(source: Any) -> dict[str, Tensor]:
     """The gate's scores (attributes named as :data:`GATE_COMPONENTS`) of a :class:`bnn.Calibration`'s held-out
-    digits, or of a calibrated prediction's inputs (an :class:`inference.AbstainResult`)."""
-    scores = {name: getattr(source, name) for name in GATE_COMPONENTS}
-    if any(v is None for v in scores.values()):
+    digits, or of a calibrated prediction's inputs (an :class:`inference.AbstainResult`); an optional component
+    the source holds no scores for is left out."""
+    scores = {name: getattr(source, name, None) for name in GATE_COMPONENTS}
+    if scores["density"] is None:
         raise ValueError("these results carry no density score: predict with mode='calibrated'")
-    return scores
+    return {name: value for name, value in scores.items() if value is not None}
 
 
 def unfamiliarity_p_value(
@@ -86,7 +92,7 @@ def unfamiliarity_p_value(
 ) -> Tensor:
     """``(N,)``: the gate's p-value, the combination of the components' p-values.
 
-    ``calibration_scores`` map each component to the held-out digits' ``(n,)`` scores. With ``fisher_combination``,
+    ``calibration_scores`` map each component in use to the held-out digits' ``(n,)`` scores. With ``fisher_combination``,
     Fisher's combination, itself given a conformal p-value (:func:`fisher_p_values`); else Bonferroni's.
     """
     if fisher_combination:
@@ -112,8 +118,9 @@ def fisher_p_values(calibration_scores: dict[str, Tensor], scores: dict[str, Ten
     counts = torch.arange(n + 2, dtype=torch.float64)
     log_p = {False: (counts / (n + 1)).log(), True: (2 * counts / (n + 1)).clamp_max(1.0).log()}
     digits_stat, input_stat = 0.0, 0.0
-    for name, two_sided in GATE_COMPONENTS.items():
-        held_out, new = calibration_scores[name].cpu().double(), scores[name].cpu().double()
+    for name, held_out in calibration_scores.items():
+        two_sided = GATE_COMPONENTS[name]
+        held_out, new = held_out.cpu().double(), scores[name].cpu().double()
         ordered = torch.sort(held_out).values
         high = n - torch.searchsorted(ordered, held_out, side="left")  # digits at least as high, itself included
         low = torch.searchsorted(ordered, held_out, side="right")

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from bnn import Calibration, TrainedBNN, VAEConfig
 from bnn.config import check_fields, option
-from inference.calibration.conformal import GATE_COMPONENTS
-from inference.calibration.density import train_vae, vae_elbo
+from inference.calibration.density import class_doubt, train_vae, vae_elbo
 from inference.data import ImageSet
 from inference.posterior import SCORING_SEED, summarise
 
@@ -31,9 +30,19 @@ class CalibrationConfig:
         "bool",
         "combine the gate's p-values by Fisher's statistic, ranked among the held-out digits' (else Bonferroni)",
     )
+    class_doubt: bool = option(
+        True,
+        "bool",
+        "with class_density: add the class doubt to the gate, -log p(answered class | x) under the density as a classifier",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    @property
+    def gate_components(self) -> int:
+        """How many scores the gate combines: the entropy, the density, and the class doubt where it applies."""
+        return 2 + (self.class_doubt and self.class_density)
 
     def vae_config(self, num_classes: int, deskew: bool = False) -> VAEConfig:
         """The density model's widths, conditioned on ``num_classes`` classes when ``class_density``; ``deskew`` as the
@@ -53,12 +62,12 @@ def held_out_size(num_images: int, requested: int) -> int:
     return min(requested, max(num_images // 10, 1000), num_images // 2)
 
 
-def smallest_gate_p_value(n: int, fisher_combination: bool = False) -> float:
-    """The smallest p-value the gate can give with ``n`` held-out digits: under Bonferroni the two-sided density's
-    ``2 * 2 / (n + 1)``; under Fisher's combination ``1 / (n + 1)``."""
+def smallest_gate_p_value(n: int, fisher_combination: bool = False, components: int = 2) -> float:
+    """The smallest p-value the gate can give with ``n`` held-out digits: under Bonferroni over ``components`` scores
+    the two-sided density's ``components * 2 / (n + 1)``; under Fisher's combination ``1 / (n + 1)``."""
     if fisher_combination:
         return 1.0 / (n + 1)
-    return min(1.0, 2 * len(GATE_COMPONENTS) / (n + 1))
+    return min(1.0, 2 * components / (n + 1))
 
 
 def calibrate(
@@ -84,7 +93,7 @@ def calibrate(
     config = config or CalibrationConfig(held_out=len(held_out))
     if len(held_out) < 1 or (held_out.labels < 0).any():
         raise ValueError("held_out must hold at least one labelled image")
-    smallest = smallest_gate_p_value(len(held_out), config.fisher_combination)
+    smallest = smallest_gate_p_value(len(held_out), config.fisher_combination, config.gate_components)
     if smallest > 0.01:
         warnings.warn(
             f"with {len(held_out)} held-out digits the gate's p-values are at least {smallest:.3f}: "
@@ -101,7 +110,9 @@ def calibrate(
     result = summarise(trained, held_out.images.to(device), num_samples, percentile, seed=SCORING_SEED)
     # Scored under the class the rule would answer, as a new input is (a function of the input: the p-values stay valid).
     answered_class = result.percentile_probs.argmax(-1)
-    density = vae_elbo(vae, held_out.images.to(device), config.vae_particles, SCORING_SEED, classes=answered_class).cpu()
+    images = held_out.images.to(device)
+    density = vae_elbo(vae, images, config.vae_particles, SCORING_SEED, classes=answered_class).cpu()
+    doubt = class_doubt(vae, images, answered_class, SCORING_SEED).cpu() if config.gate_components == 3 else None
     trained.calibration = Calibration(
         entropy=result.entropy,
         mutual_information=result.mutual_information,
@@ -115,6 +126,7 @@ def calibrate(
         split_size=len(held_out),
         split_seed=split_seed,
         fisher_combination=config.fisher_combination,
+        class_doubt=doubt,
     )
     trained.calibration.validate()
     return trained.calibration

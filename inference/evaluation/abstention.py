@@ -132,13 +132,15 @@ def _scores(result: AbstainResult) -> dict[str, torch.Tensor]:
     }
     if result.p_value is not None and result.density is not None:
         out["VAE ELBO"] = result.density
+        if result.class_doubt is not None:
+            out["class doubt"] = -result.class_doubt
         out["calibrated p-value"] = result.p_value
     return out
 
 
 def _ablation(result: AbstainResult, calibration: Calibration, alpha: float) -> dict[str, float]:
-    """Fraction refused by each gate component alone, mutual information in its place, the density tested
-    one-sided, and the combination."""
+    """Fraction refused by each gate component alone (each at ``alpha``), mutual information in its place, the
+    density tested one-sided, and the combination."""
     held_out, scores = gate_scores(calibration), gate_scores(result)
     p = component_p_values(held_out, scores)
     one_sided_low = conformal_p_values(-held_out["density"], -scores["density"])
@@ -149,6 +151,7 @@ def _ablation(result: AbstainResult, calibration: Calibration, alpha: float) -> 
         ),
         "density alone, one-sided (low ELBO)": one_sided_low,
         "density alone, two-sided": p["density"],
+        **({"class doubt alone": p["class_doubt"]} if "class_doubt" in p else {}),
         "combined (the gate)": result.p_value,
     }
     return {name: (values <= alpha).float().mean().item() for name, values in variants.items()}

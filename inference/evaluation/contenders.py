@@ -16,9 +16,9 @@ MNIST test is measured, for the time to 98%. Nothing is chosen by that figure.
 Every contender is compared by one score, the predictive entropy (larger: stranger), at one
 refusal rate: a one-score conformal gate at alpha 0.02 on the held-out validation digits' entropies
 (:func:`inference.calibration.conformal_p_values`, as the OOD benchmark's), so the BNN, the
-ensemble and MC dropout are calibrated the same way. And by the BNN's own two-score gate
-(:func:`gated_figures`): its entropy beside the density of the class it answers, under the one density model the
-BNN's calibration trains, combined by Fisher's statistic among the same validation digits.
+ensemble and MC dropout are calibrated the same way. And by the BNN's own gate (:func:`gated_figures`): its
+entropy beside the density of the class it answers (and the class doubt, where the BNN's calibration has it), under
+the one density model the BNN's calibration trains, combined by Fisher's statistic among the same validation digits.
 """
 
 from __future__ import annotations
@@ -153,15 +153,19 @@ def set_figures(probs: Tensor, labels: Tensor, validation_entropy: Tensor, rate:
 
 
 def gated_figures(
-    probs: Tensor, labels: Tensor, density: Tensor, held_out: dict[str, Tensor], alpha: float = REFUSAL_RATE
+    probs: Tensor,
+    labels: Tensor,
+    density_scores: dict[str, Tensor],
+    held_out: dict[str, Tensor],
+    alpha: float = REFUSAL_RATE,
 ) -> dict[str, float]:
     """Refused and answered-wrong (labels -1: no digit) under the calibrated rule's gate, given any contender's
-    ``(N, 10)`` probabilities and the ``(N,)`` density of each input under the class it answers (their argmax): the
-    entropy's and the density's conformal p-values among the validation digits' own ``held_out`` scores
-    (``"entropy"`` and ``"density"``, each ``(n,)``, the density under each digit's answered class), combined by
-    Fisher's statistic (:func:`inference.calibration.fisher_p_values`); refused where the p-value is at most
-    ``alpha``, else answered with the argmax."""
-    scores = {"entropy": entropy(probs), "density": density}
+    ``(N, 10)`` probabilities and the density model's ``(N,)`` scores of each input under the class it answers (their
+    argmax): ``"density"``, and ``"class_doubt"`` where the gate has it. The entropy's and those scores' conformal
+    p-values among the validation digits' own ``held_out`` scores (the same names, each ``(n,)``, under each digit's
+    answered class) are combined by Fisher's statistic (:func:`inference.calibration.fisher_p_values`); refused where
+    the p-value is at most ``alpha``, else answered with the argmax."""
+    scores = {"entropy": entropy(probs), **density_scores}
     answered = unfamiliarity_p_value(held_out, scores, fisher_combination=True) > alpha
     wrong = answered & (probs.argmax(-1) != labels)
     return {"refused": (~answered).float().mean().item(), "wrong": wrong.float().mean().item()}

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from bnn import TrainedBNN
 from inference.calibration import conformal
-from inference.calibration.density import vae_elbo
+from inference.calibration.density import class_doubt, vae_elbo
 from inference.data import mnist_format_batch, to_batch
 from inference.posterior import SCORING_SEED, Method, summarise
 from inference.predictive.result import AbstainResult
@@ -125,15 +125,17 @@ def predict_with_abstain(
     level, entropies = posterior.percentile_probs, posterior.entropy
     prediction, candidates = answer(level, threshold)
     reason = torch.where(prediction == ABSTAIN, NO_CANDIDATE, ANSWERED)
-    p_value = density = None
+    p_value = density = doubt = None
     if mode == "calibrated":
         calibration = model.calibration
         assert calibration is not None  # checked by _resolve_mode
-        density = vae_elbo(calibration.vae, x, calibration.vae_particles, seed, classes=level.argmax(-1)).cpu()
+        answered_class = level.argmax(-1)
+        density = vae_elbo(calibration.vae, x, calibration.vae_particles, seed, classes=answered_class).cpu()
+        if calibration.class_doubt is not None:
+            doubt = class_doubt(calibration.vae, x, answered_class, seed).cpu()
         held_out = conformal.gate_scores(calibration)
-        p_value = conformal.unfamiliarity_p_value(
-            held_out, {"entropy": entropies, "density": density}, calibration.fisher_combination
-        )
+        scores = {"entropy": entropies, "density": density, "class_doubt": doubt}
+        p_value = conformal.unfamiliarity_p_value(held_out, scores, calibration.fisher_combination)
         if max_risk is not None:
             held_answers, _ = answer(calibration.percentile_probs, threshold)
             cutoff = conformal.risk_threshold(
@@ -170,6 +172,7 @@ def predict_with_abstain(
         alpha=float(alpha) if mode == "calibrated" else None,
         p_value=p_value,
         density=density,
+        class_doubt=doubt,
         samples=posterior.samples,
         images=x.cpu() if preprocess == "mnist" else None,
     )

@@ -47,6 +47,9 @@ class AbstainResult:
         ``(S, N, C)`` per-network probabilities, only when asked for.
     images
         ``(N, 784)``: the images the networks saw, only with ``preprocess="mnist"``.
+    class_doubt
+        ``(N,)``, calibrated rule with a calibration that holds it: ``-log p(answered class | x)`` under the VAE read
+        as a generative classifier, in nats (:func:`inference.calibration.class_doubt`).
     """
 
     prediction: Tensor
@@ -65,6 +68,7 @@ class AbstainResult:
     density: Tensor | None = None
     samples: Tensor | None = None
     images: Tensor | None = None
+    class_doubt: Tensor | None = None
 
     def __len__(self) -> int:
         return self.prediction.shape[0]

@@ -90,7 +90,7 @@ def contenders_page(results: dict[str, Any]) -> str:
             "",
             f"## Refused / answered wrong behind the calibrated rule's gate (alpha {_rule_alpha(results):g})",
             "",
-            GATED_METHOD,
+            gated_method([results]),
             "",
             *table(["set", *names], [[s, *(_refused_wrong(rows[n]["gated"][s]) for n in names)] for s in sets]),
         ]
@@ -100,13 +100,20 @@ def contenders_page(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: How every contender is put behind the BNN's two-score gate (``inference.evaluation.contenders.gated_figures``).
-GATED_METHOD = (
-    "Each contender's predictive entropy and the density of the class it answers (the BNN's calibration's "
-    "class-conditional VAE, one model for all), each a conformal p-value among the validation digits' own, combined by "
-    "Fisher's statistic and ranked among theirs, as the BNN's calibrated rule does; refused where it is at most alpha, "
-    "else answered with the contender's most probable digit."
-)
+def gated_method(runs: list[dict[str, Any]]) -> str:
+    """How every contender was put behind the BNN's gate (``inference.evaluation.contenders.gated_figures``), by the
+    scores the runs' gate combined (runs before the class doubt recorded none: the entropy and the density)."""
+    components = {tuple(r.get("gate_components", ("entropy", "density"))) for r in runs}
+    if len(components) > 1:
+        raise ValueError(f"the runs' gates combined different scores ({sorted(components)}): they do not aggregate")
+    doubt = "class_doubt" in next(iter(components))
+    return (
+        "Each contender's predictive entropy and the density of the class it answers"
+        + (" and the density model's doubt about that class (its class doubt)" if doubt else "")
+        + " (the BNN's calibration's class-conditional VAE, one model for all), each a conformal p-value among the "
+        "validation digits' own, combined by Fisher's statistic and ranked among theirs, as the BNN's calibrated rule "
+        "does; refused where it is at most alpha, else answered with the contender's most probable digit."
+    )
 
 
 def _gated(runs: list[dict[str, Any]]) -> bool:
@@ -216,7 +223,7 @@ def contenders_seeds_page(runs: list[dict[str, Any]]) -> str:
             "",
             f"## Behind the calibrated rule's gate (alpha {_rule_alpha(runs[0]):g})",
             "",
-            GATED_METHOD,
+            gated_method(runs),
             "",
             "Refused:",
             "",

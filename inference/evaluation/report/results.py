@@ -80,6 +80,10 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
     conditional = calibration.get("class_density")
     density = "the VAE's density of the input under the digit it would answer" if conditional else "VAE density"
     combined = "Fisher's statistic, calibrated" if calibration.get("fisher_combination") else "Bonferroni"
+    if calibration.get("class_doubt"):
+        density += ", two-sided, and how much better that digit explains it than the others do (the class doubt)"
+    else:
+        density += ", two-sided"
     lines = [
         "# Results",
         "",
@@ -91,7 +95,7 @@ def results_page(evaluation: Evaluation, kept: dict[str, str | None] | None = No
         "",
         (
             f"**Calibrated rule**: the same candidates, behind a gate that refuses an input when its conformal p-value "
-            f"(predictive entropy and {density}, two-sided, combined by {combined}) "
+            f"(predictive entropy and {density}, combined by {combined}) "
             f"is at most alpha = {rule['alpha']:g}, "
             "computed against held-out training digits"
             + (

@@ -369,18 +369,74 @@ def test_a_calibration_keeps_its_combination_and_one_saved_before_the_option_kee
     assert not torch.allclose(result.p_value, bonferroni_p)
 
 
-def test_a_class_conditional_vae_scores_a_digit_higher_under_its_own_class():
-    """Trained on separable fake digits, log p(x | y) is highest for the class that lit x's block."""
+@pytest.fixture(scope="module")
+def conditional_vae():
+    """A class-conditional VAE trained on separable fake digits."""
     from bnn.vae import VAEConfig
-    from inference.calibration import train_vae, vae_elbo
+    from inference.calibration import train_vae
 
-    data = synthetic(600, seed=3)
-    vae = train_vae(data, epochs=30, progress=False, config=VAEConfig(hidden_dim=64, latent_dim=2, num_classes=10))
+    config = VAEConfig(hidden_dim=64, latent_dim=2, num_classes=10)
+    return train_vae(synthetic(600, seed=3), epochs=30, progress=False, config=config)
+
+
+def test_a_class_conditional_vae_scores_a_digit_higher_under_its_own_class(conditional_vae):
+    """Trained on separable fake digits, log p(x | y) is highest for the class that lit x's block."""
+    from inference.calibration import vae_elbo
+
+    vae, data = conditional_vae, synthetic(600, seed=3)
     x = data.images[:50]
     under = torch.stack([vae_elbo(vae, x, 4, classes=torch.full((50,), k)) for k in range(10)], -1)
     assert (under.argmax(-1) == data.labels[:50]).float().mean() > 0.9
     with pytest.raises(ValueError, match="conditioned on the class"):
         vae_elbo(vae, x)
+
+
+def test_the_class_doubt_is_minus_the_log_posterior_of_the_class_by_hand(conditional_vae):
+    """-log p(y | x) = logsumexp_k ELBO(x | k) - ELBO(x | y), one particle each, the same draws for every class; a
+    digit doubts its own class least."""
+    from bnn.vae import VAE, VAEConfig
+    from inference.calibration import class_doubt, vae_elbo
+
+    data = synthetic(600, seed=3)
+    x, y = data.images[:50], data.labels[:50]
+    under = torch.stack([vae_elbo(conditional_vae, x, 1, 5, classes=torch.full((50,), k)) for k in range(10)], -1)
+    assert torch.allclose(class_doubt(conditional_vae, x, y, seed=5), under.logsumexp(-1) - under[torch.arange(50), y])
+    doubts = torch.stack([class_doubt(conditional_vae, x, torch.full((50,), k), seed=5) for k in range(10)], -1)
+    assert (doubts >= 0).all() and (doubts.argmin(-1) == y).float().mean() > 0.9
+    with pytest.raises(ValueError, match="conditioned on the class"):
+        class_doubt(VAE(VAEConfig(hidden_dim=8, latent_dim=2)), x, y)
+
+
+def test_the_gate_adds_the_class_doubt_where_the_calibration_holds_it(calibrated):
+    """The default calibration scores the class doubt and the gate combines three scores; a calibration saved before
+    the option (or made without a class density) has two, and its predictions carry no class doubt."""
+    from bnn.calibration import Calibration, CalibrationError
+    from inference import CalibrationConfig
+    from inference.calibration import class_doubt, fisher_p_values, gate_scores
+    from inference.posterior import SCORING_SEED
+
+    cal = calibrated.calibration
+    state = cal.to_state()
+    assert state["class_doubt"].shape == (300,) and torch.equal(Calibration.from_state(state).class_doubt, cal.class_doubt)
+    images = synthetic(40, seed=11).images
+    result = predict_with_abstain(calibrated, images, 20, mode="calibrated")
+    expected = class_doubt(cal.vae, images, result.percentile_probs.argmax(-1), SCORING_SEED)
+    assert torch.allclose(result.class_doubt, expected)
+    held_out = gate_scores(cal)
+    assert list(held_out) == ["entropy", "density", "class_doubt"]
+    assert torch.equal(result.p_value, fisher_p_values(held_out, gate_scores(result)))
+    try:
+        calibrated.calibration = Calibration.from_state({k: v for k, v in state.items() if k != "class_doubt"})
+        two = predict_with_abstain(calibrated, images, 20, mode="calibrated")
+    finally:
+        calibrated.calibration = Calibration.from_state(state)
+    assert two.class_doubt is None and list(gate_scores(two)) == ["entropy", "density"]
+    two_held_out = {k: held_out[k] for k in ("entropy", "density")}
+    assert torch.equal(two.p_value, fisher_p_values(two_held_out, gate_scores(two)))
+    assert not torch.equal(two.p_value, result.p_value)
+    assert CalibrationConfig().gate_components == 3 and CalibrationConfig(class_density=False).gate_components == 2
+    with pytest.raises(CalibrationError, match="calibration class_doubt is"):
+        Calibration.from_state(state | {"class_doubt": state["class_doubt"][:5]})
 
 
 def test_class_density_calibrates_and_predicts_under_the_answered_class(tmp_path):

@@ -130,7 +130,7 @@ def test_the_calibrated_gate_refuses_at_most_alpha_of_exchangeable_digits_whatev
         probs = torch.softmax(3 * torch.randn(n + 100, 10, generator=g), -1)
         density = -50 * c.entropy(probs) + 10 * torch.randn(n + 100, generator=g)
         held_out = {"entropy": c.entropy(probs[:n]), "density": density[:n]}
-        f = c.gated_figures(probs[n:], probs[n:].argmax(-1), density[n:], held_out, alpha)
+        f = c.gated_figures(probs[n:], probs[n:].argmax(-1), {"density": density[n:]}, held_out, alpha)
         assert f["wrong"] == 0.0  # every answer is the argmax, and the labels are the argmax
         refused, draws = refused + 100 * f["refused"], draws + 100
     assert refused / draws == pytest.approx(math.floor(alpha * (n + 1)) / (n + 1), abs=0.008)
@@ -142,8 +142,8 @@ def test_the_calibrated_gate_refuses_a_confident_answer_whose_density_is_unlike_
     confident = torch.tensor([[0.999] + [0.001 / 9] * 9] * 3)  # entropy below every validation digit's
     density = torch.tensor([-100.0, -400.0, 0.0])  # typical, far too unlikely, far too likely (tested two-sided)
     labels = torch.tensor([0, -1, -1])
-    assert c.gated_figures(confident[:1], labels[:1], density[:1], held_out) == {"refused": 0.0, "wrong": 0.0}
-    assert c.gated_figures(confident[1:], labels[1:], density[1:], held_out) == {"refused": 1.0, "wrong": 0.0}
+    assert c.gated_figures(confident[:1], labels[:1], {"density": density[:1]}, held_out) == {"refused": 0.0, "wrong": 0.0}
+    assert c.gated_figures(confident[1:], labels[1:], {"density": density[1:]}, held_out) == {"refused": 1.0, "wrong": 0.0}
 
 
 def test_the_pages_put_every_contender_behind_the_calibrated_gate_where_the_runs_did():
@@ -170,3 +170,13 @@ def test_the_pages_put_every_contender_behind_the_calibrated_gate_where_the_runs
     assert "is ahead by 8.0 points, in 2 of 2 seeds" in seeds.split("## Verdict behind the calibrated rule's gate")[1]
     plain = contenders_seeds_page([_run(0, {bnn: (0.4, 20.0), oe: (0.5, 10.0)}), _run(1, {bnn: (0.4, 20.0), oe: (0.5, 10.0)})])
     assert "calibrated rule's gate" not in plain  # runs made before the gate was given to every contender
+
+
+def test_the_gate_s_method_names_the_scores_the_runs_combined():
+    from inference.evaluation.report.contenders import gated_method
+
+    assert "class doubt" not in gated_method([_run(0, {})])  # runs before the class doubt recorded none
+    three = {**_run(1, {}), "gate_components": ["entropy", "density", "class_doubt"]}
+    assert "and the density model's doubt about that class" in gated_method([three])
+    with pytest.raises(ValueError, match="do not aggregate"):
+        gated_method([_run(0, {}), three])
