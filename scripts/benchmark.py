@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     predict = {m: bench.predict_seconds(trained, test_set.images, m, args.repeats) for m in ("weights", "local")}
     bench.attach_timing_calibration(trained)
     predict["local, calibrated rule"] = bench.predict_seconds(trained, test_set.images, "local", args.repeats, mode="calibrated")
-    bench.attach_timing_calibration(trained, density=bench.AS_FILED_DENSITY)
+    bench.attach_timing_calibration(trained, density=bench.AS_FILED_DENSITY, fisher_combination=False)
     predict[bench.AS_FILED_KEY] = bench.predict_seconds(
         trained, test_set.images, "local", args.repeats, mode="calibrated", chunk_size=bench.AS_FILED_CHUNK
     )

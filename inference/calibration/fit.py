@@ -33,7 +33,7 @@ class CalibrationConfig:
     class_doubt: bool = option(
         True,
         "bool",
-        "with class_density: add the class doubt to the gate, -log p(answered class | x) under the density as a classifier",
+        "add the class doubt to the gate (with class_density): -log p(answered class | x), the density as a classifier",
     )
 
     def __post_init__(self) -> None:

@@ -107,12 +107,17 @@ def gated_method(runs: list[dict[str, Any]]) -> str:
     if len(components) > 1:
         raise ValueError(f"the runs' gates combined different scores ({sorted(components)}): they do not aggregate")
     doubt = "class_doubt" in next(iter(components))
+    scores = (
+        "predictive entropy, the density of the class it answers and how much better that class explains the input "
+        "than the others do (the class doubt)"
+        if doubt
+        else "predictive entropy and the density of the class it answers"
+    )
     return (
-        "Each contender's predictive entropy and the density of the class it answers"
-        + (" and the density model's doubt about that class (its class doubt)" if doubt else "")
-        + " (the BNN's calibration's class-conditional VAE, one model for all), each a conformal p-value among the "
-        "validation digits' own, combined by Fisher's statistic and ranked among theirs, as the BNN's calibrated rule "
-        "does; refused where it is at most alpha, else answered with the contender's most probable digit."
+        f"Each contender's {scores}, under the BNN's calibration's class-conditional VAE (one model for all), each a "
+        "conformal p-value among the validation digits' own, combined by Fisher's statistic and ranked among theirs, "
+        "as the BNN's calibrated rule does; refused where it is at most alpha, else answered with the contender's most "
+        "probable digit."
     )
 
 

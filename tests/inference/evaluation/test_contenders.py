@@ -177,6 +177,6 @@ def test_the_gate_s_method_names_the_scores_the_runs_combined():
 
     assert "class doubt" not in gated_method([_run(0, {})])  # runs before the class doubt recorded none
     three = {**_run(1, {}), "gate_components": ["entropy", "density", "class_doubt"]}
-    assert "and the density model's doubt about that class" in gated_method([three])
+    assert "than the others do (the class doubt)" in gated_method([three])
     with pytest.raises(ValueError, match="do not aggregate"):
         gated_method([_run(0, {}), three])
