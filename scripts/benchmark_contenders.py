@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from bnn import BNNConfig, TrainedBNN
-from inference.calibration import CalibrationConfig, calibrate, class_doubt, vae_elbo
+from inference.calibration import CalibrationConfig, calibrate, density_scores
 from inference.data import DATA_DIR_ENV, ImageSet, load_mnist, split_calibration
 from inference.evaluation import contenders as c
 from inference.evaluation import report
@@ -99,11 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def density(images: torch.Tensor, probs: torch.Tensor) -> dict[str, torch.Tensor]:
         """The density model's scores of each image under the class a contender answers (its argmax), as the gate's."""
-        answered = probs.argmax(-1)
-        out = {"density": vae_elbo(calibration.vae, images, calibration.vae_particles, SCORING_SEED, classes=answered)}
-        if calibration.class_doubt is not None:
-            out["class_doubt"] = class_doubt(calibration.vae, images, answered, SCORING_SEED)
-        return out
+        doubt = calibration.class_doubt is not None
+        return density_scores(calibration.vae, images, probs.argmax(-1), calibration.vae_particles, SCORING_SEED, doubt)
 
     def measure(name: str, probs_of: Any, trajectory: c.Trajectory, networks: int) -> None:
         started = time.perf_counter()

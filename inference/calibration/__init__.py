@@ -13,7 +13,7 @@ from inference.calibration.conformal import (
     two_sided_p_values,
     unfamiliarity_p_value,
 )
-from inference.calibration.density import class_doubt, train_vae, vae_elbo
+from inference.calibration.density import class_doubt, density_scores, train_vae, vae_elbo
 from inference.calibration.fit import CalibrationConfig, calibrate, held_out_size, smallest_gate_p_value
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "certified_threshold",
     "component_p_values",
     "conformal_p_values",
+    "density_scores",
     "fisher_p_values",
     "gate_scores",
     "held_out_size",

@@ -84,3 +84,15 @@ def class_doubt(vae: VAE, images: Tensor, classes: Tensor, seed: int | None = 0,
         [vae_elbo(vae, images, 1, seed, chunk_size, torch.full_like(classes, c)) for c in range(vae.config.num_classes)], -1
     )
     return elbos.logsumexp(-1) - elbos.gather(-1, classes.view(-1, 1)).squeeze(-1)
+
+
+def density_scores(
+    vae: VAE, images: Tensor, classes: Tensor, num_particles: int, seed: int | None, with_class_doubt: bool
+) -> dict[str, Tensor]:
+    """The gate's scores from the density model, each ``(N,)`` on the CPU, under ``classes`` (the answered ones):
+    ``"density"`` (:func:`vae_elbo`) and, ``with_class_doubt``, ``"class_doubt"`` (:func:`class_doubt`). The held-out
+    digits and every new input are scored by this one function."""
+    scores = {"density": vae_elbo(vae, images, num_particles, seed, classes=classes).cpu()}
+    if with_class_doubt:
+        scores["class_doubt"] = class_doubt(vae, images, classes, seed).cpu()
+    return scores

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bnn import Calibration, TrainedBNN, VAEConfig
 from bnn.config import check_fields, option
-from inference.calibration.density import class_doubt, train_vae, vae_elbo
+from inference.calibration.density import density_scores, train_vae
 from inference.data import ImageSet
 from inference.posterior import SCORING_SEED, summarise
 
@@ -40,9 +40,14 @@ class CalibrationConfig:
         check_fields(self)
 
     @property
+    def with_class_doubt(self) -> bool:
+        """Whether the gate scores the class doubt: asked for, and the density conditioned on the class."""
+        return self.class_doubt and self.class_density
+
+    @property
     def gate_components(self) -> int:
         """How many scores the gate combines: the entropy, the density, and the class doubt where it applies."""
-        return 2 + (self.class_doubt and self.class_density)
+        return 2 + self.with_class_doubt
 
     def vae_config(self, num_classes: int, deskew: bool = False) -> VAEConfig:
         """The density model's widths, conditioned on ``num_classes`` classes when ``class_density``; ``deskew`` as the
@@ -110,13 +115,13 @@ def calibrate(
     result = summarise(trained, held_out.images.to(device), num_samples, percentile, seed=SCORING_SEED)
     # Scored under the class the rule would answer, as a new input is (a function of the input: the p-values stay valid).
     answered_class = result.percentile_probs.argmax(-1)
-    images = held_out.images.to(device)
-    density = vae_elbo(vae, images, config.vae_particles, SCORING_SEED, classes=answered_class).cpu()
-    doubt = class_doubt(vae, images, answered_class, SCORING_SEED).cpu() if config.gate_components == 3 else None
+    scores = density_scores(
+        vae, held_out.images.to(device), answered_class, config.vae_particles, SCORING_SEED, config.with_class_doubt
+    )
     trained.calibration = Calibration(
         entropy=result.entropy,
         mutual_information=result.mutual_information,
-        density=density,
+        density=scores["density"],
         percentile_probs=result.percentile_probs,
         labels=held_out.labels.clone(),
         vae=vae,
@@ -126,7 +131,7 @@ def calibrate(
         split_size=len(held_out),
         split_seed=split_seed,
         fisher_combination=config.fisher_combination,
-        class_doubt=doubt,
+        class_doubt=scores.get("class_doubt"),
     )
     trained.calibration.validate()
     return trained.calibration

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from bnn import TrainedBNN
 from inference.calibration import conformal
-from inference.calibration.density import class_doubt, vae_elbo
+from inference.calibration.density import density_scores
 from inference.data import mnist_format_batch, to_batch
 from inference.posterior import SCORING_SEED, Method, summarise
 from inference.predictive.result import AbstainResult
@@ -129,13 +129,14 @@ def predict_with_abstain(
     if mode == "calibrated":
         calibration = model.calibration
         assert calibration is not None  # checked by _resolve_mode
-        answered_class = level.argmax(-1)
-        density = vae_elbo(calibration.vae, x, calibration.vae_particles, seed, classes=answered_class).cpu()
-        if calibration.class_doubt is not None:
-            doubt = class_doubt(calibration.vae, x, answered_class, seed).cpu()
+        from_density = density_scores(
+            calibration.vae, x, level.argmax(-1), calibration.vae_particles, seed, calibration.class_doubt is not None
+        )
+        density, doubt = from_density["density"], from_density.get("class_doubt")
         held_out = conformal.gate_scores(calibration)
-        scores = {"entropy": entropies, "density": density, "class_doubt": doubt}
-        p_value = conformal.unfamiliarity_p_value(held_out, scores, calibration.fisher_combination)
+        p_value = conformal.unfamiliarity_p_value(
+            held_out, {"entropy": entropies, **from_density}, calibration.fisher_combination
+        )
         if max_risk is not None:
             held_answers, _ = answer(calibration.percentile_probs, threshold)
             cutoff = conformal.risk_threshold(
