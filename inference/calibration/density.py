@@ -73,16 +73,18 @@ def class_doubt(vae: VAE, images: Tensor, classes: Tensor, seed: int | None = 0,
     """``(N,)``: ``-log p(classes | x)`` in nats, the conditional VAE read as a generative classifier.
 
     With a uniform prior over the digits, ``log p(y | x) = ELBO(x | y) - logsumexp_y' ELBO(x | y')``, each ELBO from
-    one particle, the same draw of ``z``'s noise for every class and image (``seed``). A digit is explained far better
-    by its own class than by any other (near 0); an input that is no digit is explained about as badly by several
-    (large). ``classes`` ``(N,)`` are the classes the rule would answer, so the score is one function of the input.
+    one particle, the same draw of ``z``'s noise for every class and image (``seed``; :meth:`bnn.VAE.elbo_per_class`).
+    A digit is explained far better by its own class than by any other (near 0); an input that is no digit is
+    explained about as badly by several (large). ``classes`` ``(N,)`` are the classes the rule would answer, so the
+    score is one function of the input.
     """
     if not vae.config.num_classes:
         raise ValueError("the class doubt needs a VAE conditioned on the class (CalibrationConfig.class_density)")
     classes = classes.to(images.device)
-    elbos = torch.stack(
-        [vae_elbo(vae, images, 1, seed, chunk_size, torch.full_like(classes, c)) for c in range(vae.config.num_classes)], -1
-    )
+    with forked_rng(images.device, seed):
+        noise = shared_noise(None, 1, vae.config.latent_dim, vae.encoder_loc.weight)
+        chunks = [vae.elbo_per_class(images[i : i + chunk_size], noise) for i in range(0, images.shape[0], chunk_size)]
+    elbos = torch.cat(chunks) if chunks else images.new_empty(0, vae.config.num_classes)
     return elbos.logsumexp(-1) - elbos.gather(-1, classes.view(-1, 1)).squeeze(-1)
 
 

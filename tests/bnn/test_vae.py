@@ -51,3 +51,18 @@ def test_one_particle_elbo_is_the_analytic_bound_at_its_draw(num_classes):
         log_q = (-0.5 * ((z - loc) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
     assert got.shape == (6,)
     assert torch.allclose(got.double(), log_lik + log_prior - log_q, atol=1e-3, rtol=0)
+
+
+def test_elbo_per_class_is_the_one_particle_elbo_under_each_class():
+    """Column k is elbo(x, 1, y=k) at the same draw: the encoder's image product, shared by the classes, changes only
+    the rounding; an unconditional VAE has no classes to score under."""
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(hidden_dim=32, latent_dim=4, num_classes=10)).eval()
+    x = torch.rand(6, 784)
+    noise = torch.randn(1, 4)
+    got = vae.elbo_per_class(x, noise)
+    expected = torch.stack([vae.elbo(x, 1, torch.full((6,), k), noise) for k in range(10)], -1)
+    assert got.shape == (6, 10)
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-5)
+    with pytest.raises(ValueError, match="conditioned on the class"):
+        VAE(VAEConfig(hidden_dim=8, latent_dim=2)).elbo_per_class(x)
