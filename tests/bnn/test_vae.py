@@ -53,11 +53,12 @@ def test_one_particle_elbo_is_the_analytic_bound_at_its_draw(num_classes):
     assert torch.allclose(got.double(), log_lik + log_prior - log_q, atol=1e-3, rtol=0)
 
 
-def test_elbo_per_class_is_the_one_particle_elbo_under_each_class():
-    """Column k is elbo(x, 1, y=k) at the same draw: the encoder's image product, shared by the classes, changes only
-    the rounding; an unconditional VAE has no classes to score under."""
+@pytest.mark.parametrize("deskew", [False, True])
+def test_elbo_per_class_is_the_one_particle_elbo_under_each_class(deskew):
+    """Column k is elbo(x, 1, y=k) at the same draw (of the deskewed image too): the encoder's image product, shared
+    by the classes, changes only the rounding; an unconditional VAE has no classes to score under."""
     torch.manual_seed(0)
-    vae = VAE(VAEConfig(hidden_dim=32, latent_dim=4, num_classes=10)).eval()
+    vae = VAE(VAEConfig(hidden_dim=32, latent_dim=4, num_classes=10, deskew=deskew)).eval()
     x = torch.rand(6, 784)
     noise = torch.randn(1, 4)
     got = vae.elbo_per_class(x, noise)
