@@ -62,8 +62,9 @@ def iter_predictive_probs(
         ``num_samples`` sampled output layers: every input still gets
         ``num_samples`` exact independent draws from its predictive distribution,
         at a fraction of the cost (the 784x1024 product is done once, not S times).
-        Either way the draws are made once per call and shared by every chunk, so an input's
-        answer does not depend on the batch it comes in or its place there.
+        Either way the draws are made once per call, before the first chunk, and shared by every chunk, so an
+        input's answer does not depend on the batch it comes in or its place there; between chunks the caller's grad
+        mode and random stream are its own.
     chunk_size
         Inputs evaluated at once; memory is bounded by ``num_samples * chunk_size * hidden_dim``
         floats. ``None`` picks :func:`default_chunk_size`: 1024 for ``"weights"`` (large products run fastest),
@@ -84,7 +85,9 @@ def iter_predictive_probs(
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if method not in ("weights", "local"):
         raise ValueError(f"method must be 'weights' or 'local', got {method!r}")
-    # Without a seed the draws come from (and advance) the global stream.
+    # Every draw is made here, before the first chunk (without a seed from, and advancing, the global stream). The
+    # chunks draw nothing, and the generator holds no grad mode or random state across its yields: a caller may stop
+    # early, interleave two of them, or train between chunks.
     with torch.no_grad(), forked_rng(x.device, seed) if seed is not None else contextlib.nullcontext():
         if method == "weights":
             params: dict[str, Any] = sample_weights(guide, num_samples)
@@ -97,8 +100,10 @@ def iter_predictive_probs(
             draws = num_samples
             loc = posterior[f"{first}weight"].loc
             noise = shared_noise(None, num_samples, loc.shape[0], loc)
-        for start in range(0, x.shape[0], chunk_size):
-            yield torch.softmax(model.sampled_logits(x[start : start + chunk_size], params, draws, noise), -1)
+    for start in range(0, x.shape[0], chunk_size):
+        with torch.no_grad():
+            probs = torch.softmax(model.sampled_logits(x[start : start + chunk_size], params, draws, noise), -1)
+        yield probs
 
 
 def default_chunk_size(method: Method, num_samples: int, hidden_dim: int) -> int:

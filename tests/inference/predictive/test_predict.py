@@ -134,6 +134,27 @@ def test_same_seed_same_answer_and_global_rng_untouched(tiny):
     assert torch.equal(a.percentile_probs, b.percentile_probs)
 
 
+@pytest.mark.parametrize("method", ["local", "weights"])
+def test_the_chunk_generator_holds_no_global_state_between_chunks(tiny, method):
+    """Between its chunks (stopped early, or two interleaved) gradients stay on and the global random stream is the
+    caller's; the chunks are those of one uninterrupted pass."""
+    from inference.posterior import iter_predictive_probs
+
+    x = torch.rand(9, 784)
+    whole = predictive_probs(tiny.model, tiny.guide, x, 6, method=method, chunk_size=4, seed=3)
+    state = torch.get_rng_state()
+    first = iter_predictive_probs(tiny.model, tiny.guide, x, 6, method, chunk_size=4, seed=3)
+    second = iter_predictive_probs(tiny.model, tiny.guide, x, 6, method, chunk_size=4, seed=3)
+    for a, b in zip(first, second, strict=True):
+        assert torch.is_grad_enabled()
+        assert torch.equal(torch.get_rng_state(), state)
+        assert torch.equal(a, b)
+    abandoned = iter_predictive_probs(tiny.model, tiny.guide, x, 6, method, chunk_size=4, seed=3)
+    assert torch.equal(next(abandoned), whole[:, :4])
+    del abandoned
+    assert torch.is_grad_enabled() and torch.equal(torch.get_rng_state(), state)
+
+
 def test_model_argument_is_checked(tiny):
     with pytest.raises(TypeError, match="TrainedBNN"):
         predict_with_abstain(tiny.model, torch.rand(1, 784))
