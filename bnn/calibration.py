@@ -122,17 +122,18 @@ class Calibration:
 
     def validate(self) -> None:
         n = len(self.labels) if isinstance(self.labels, Tensor) else -1
+        # name: (dimensions, dtype check, optional: None allowed)
         checks = {
-            "entropy": (1, torch.is_floating_point),
-            "mutual_information": (1, torch.is_floating_point),
-            "density": (1, torch.is_floating_point),
-            "percentile_probs": (2, torch.is_floating_point),
-            "labels": (1, lambda t: t.dtype == torch.int64),
-            "class_doubt": (1, torch.is_floating_point),
+            "entropy": (1, torch.is_floating_point, False),
+            "mutual_information": (1, torch.is_floating_point, False),
+            "density": (1, torch.is_floating_point, False),
+            "percentile_probs": (2, torch.is_floating_point, False),
+            "labels": (1, lambda t: t.dtype == torch.int64, False),
+            "class_doubt": (1, torch.is_floating_point, True),  # a two-score gate has none
         }
-        for name, (dims, dtype_ok) in checks.items():
+        for name, (dims, dtype_ok, optional) in checks.items():
             value = getattr(self, name)
-            if name == "class_doubt" and value is None:  # optional
+            if optional and value is None:
                 continue
             if not isinstance(value, Tensor) or value.dim() != dims or value.shape[0] != n or not dtype_ok(value):
                 desc = f"{tuple(value.shape)} {value.dtype}" if isinstance(value, Tensor) else type(value).__name__
