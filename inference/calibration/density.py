@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyro
 import torch
 from pyro.infer import SVI, Trace_ELBO
@@ -60,13 +62,11 @@ def vae_elbo(
     if vae.config.num_classes and classes is None:
         raise ValueError("this VAE is conditioned on the class: pass the classes to score the images under")
     classes = classes.to(images.device) if vae.config.num_classes and classes is not None else None
-    with forked_rng(images.device, seed):
-        noise = shared_noise(None, num_particles, vae.config.latent_dim, vae.encoder_loc.weight)
-        chunks = [
-            vae.elbo(images[i : i + chunk_size], num_particles, None if classes is None else classes[i : i + chunk_size], noise)
-            for i in range(0, images.shape[0], chunk_size)
-        ]
-    return torch.cat(chunks) if chunks else images.new_empty(0)
+
+    def score(rows: slice, noise: Tensor) -> Tensor:
+        return vae.elbo(images[rows], num_particles, None if classes is None else classes[rows], noise)
+
+    return _in_chunks(vae, images.shape[0], num_particles, seed, chunk_size, score)
 
 
 def class_doubt(vae: VAE, images: Tensor, classes: Tensor, seed: int | None = 0, chunk_size: int = 256) -> Tensor:
@@ -81,11 +81,19 @@ def class_doubt(vae: VAE, images: Tensor, classes: Tensor, seed: int | None = 0,
     if not vae.config.num_classes:
         raise ValueError("the class doubt needs a VAE conditioned on the class (CalibrationConfig.class_density)")
     classes = classes.to(images.device)
-    with forked_rng(images.device, seed):
-        noise = shared_noise(None, 1, vae.config.latent_dim, vae.encoder_loc.weight)
-        chunks = [vae.elbo_per_class(images[i : i + chunk_size], noise) for i in range(0, images.shape[0], chunk_size)]
-    elbos = torch.cat(chunks) if chunks else images.new_empty(0, vae.config.num_classes)
+    elbos = _in_chunks(vae, images.shape[0], 1, seed, chunk_size, lambda rows, noise: vae.elbo_per_class(images[rows], noise))
     return elbos.logsumexp(-1) - elbos.gather(-1, classes.view(-1, 1)).squeeze(-1)
+
+
+def _in_chunks(
+    vae: VAE, n: int, num_draws: int, seed: int | None, chunk_size: int, score: Callable[[slice, Tensor], Tensor]
+) -> Tensor:
+    """``score(rows, noise)`` over ``n`` images, ``chunk_size`` rows at a time, concatenated; every chunk gets the same
+    ``num_draws`` standard-normal draws of ``z``'s noise, from ``seed`` on a fork of the random state, so that an
+    image's score does not depend on its batch or its place there (an empty batch is scored once, for its shape)."""
+    with forked_rng(vae.encoder_loc.weight.device, seed):
+        noise = shared_noise(None, num_draws, vae.config.latent_dim, vae.encoder_loc.weight)
+        return torch.cat([score(slice(i, i + chunk_size), noise) for i in range(0, max(n, 1), chunk_size)])
 
 
 def density_scores(
