@@ -68,6 +68,11 @@ class Calibration:
     def __len__(self) -> int:
         return self.labels.shape[0]
 
+    @property
+    def has_class_doubt(self) -> bool:
+        """Whether the gate has the class doubt as its third score (else two: the entropy and the density)."""
+        return self.class_doubt is not None
+
     def to(self, device: str | torch.device) -> Calibration:
         self.vae.to(device)
         return self

@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def density(images: torch.Tensor, probs: torch.Tensor) -> dict[str, torch.Tensor]:
         """The density model's scores of each image under the class a contender answers (its argmax), as the gate's."""
-        doubt = calibration.class_doubt is not None
-        return density_scores(calibration.vae, images, probs.argmax(-1), calibration.vae_particles, SCORING_SEED, doubt)
+        return density_scores(
+            calibration.vae, images, probs.argmax(-1), calibration.vae_particles, SCORING_SEED, calibration.has_class_doubt
+        )
 
     def measure(name: str, probs_of: Any, trajectory: c.Trajectory, networks: int) -> None:
         started = time.perf_counter()

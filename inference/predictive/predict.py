@@ -130,7 +130,7 @@ def predict_with_abstain(
         calibration = model.calibration
         assert calibration is not None  # checked by _resolve_mode
         from_density = density_scores(
-            calibration.vae, x, level.argmax(-1), calibration.vae_particles, seed, calibration.class_doubt is not None
+            calibration.vae, x, level.argmax(-1), calibration.vae_particles, seed, calibration.has_class_doubt
         )
         density, doubt = from_density["density"], from_density.get("class_doubt")
         held_out = conformal.gate_scores(calibration)
