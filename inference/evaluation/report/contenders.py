@@ -132,7 +132,9 @@ def _rule_alpha(results: dict[str, Any]) -> float:
 
 
 def _rule_heading(results: dict[str, Any]) -> str:
-    return f"## The BNN's own calibrated rule (entropy and class-conditional density, alpha {_rule_alpha(results):g})"
+    doubt = "class_doubt" in results.get("gate_components", ())
+    scores = "entropy, class-conditional density and class doubt" if doubt else "entropy and class-conditional density"
+    return f"## The BNN's own calibrated rule ({scores}, alpha {_rule_alpha(results):g})"
 
 
 def _seconds_over_seeds(values: list[float | None]) -> str:

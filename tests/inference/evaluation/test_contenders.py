@@ -116,6 +116,8 @@ def test_the_calibrated_rule_s_heading_gives_the_level_each_run_recorded():
     new = {**_run(1, {bnn: (0.4, 20.0), "MLP": (0.3, 10.0)}), "bnn_calibrated_rule": rule, "bnn_rule_alpha": 0.02}
     assert "density, alpha 0.01)" in contenders_page(old) and "density, alpha 0.02)" in contenders_page(new)
     assert "density, alpha 0.01)" in contenders_seeds_page([old, {**old, "seed": 1}])
+    three = {**new, "gate_components": ["entropy", "density", "class_doubt"]}
+    assert "(entropy, class-conditional density and class doubt, alpha 0.02)" in contenders_page(three)
     with pytest.raises(ValueError, match="do not aggregate"):  # a mean over two gates' levels would mean nothing
         contenders_seeds_page([old, new])
 
