@@ -481,6 +481,19 @@ def test_an_input_gets_the_same_answer_alone_as_in_any_batch(calibrated):
     assert torch.allclose(chunked[5:6], vae_elbo(vae, x[5:6], 4, classes=classes[5:6]), atol=1e-5)
 
 
+def test_the_density_and_the_class_doubt_score_every_input_whatever_the_chunks(conditional_vae):
+    """More inputs than pixels, in chunks or at once: every input is scored, the same as alone."""
+    from inference.calibration import class_doubt, vae_elbo
+
+    x, y = synthetic(1000, seed=4).images, torch.arange(1000) % 10
+    whole = class_doubt(conditional_vae, x, y, seed=5, chunk_size=1000)
+    chunked = class_doubt(conditional_vae, x, y, seed=5, chunk_size=100)
+    assert whole.shape == chunked.shape == (1000,) and torch.allclose(chunked, whole, atol=1e-5)
+    assert torch.allclose(chunked[995:], class_doubt(conditional_vae, x[995:], y[995:], seed=5), atol=1e-5)
+    density = vae_elbo(conditional_vae, x, 2, 5, chunk_size=100, classes=y)
+    assert density.shape == (1000,) and torch.allclose(density, vae_elbo(conditional_vae, x, 2, 5, 1000, y), atol=1e-5)
+
+
 def test_the_density_draws_its_particles_in_the_vae_s_dtype():
     """A float64 VAE scores with float64 draws of ``z`` (not float32 ones promoted), the draws ``elbo`` would make."""
     from bnn import VAE

@@ -132,6 +132,8 @@ def test_same_seed_same_answer_and_global_rng_untouched(tiny):
     assert torch.equal(torch.get_rng_state(), state)
     b = predict_with_abstain(tiny, images, num_samples=10, seed=7)
     assert torch.equal(a.percentile_probs, b.percentile_probs)
+    other = predict_with_abstain(tiny, images, num_samples=10, seed=8)  # the seed picks the networks
+    assert not torch.equal(a.percentile_probs, other.percentile_probs)
 
 
 @pytest.mark.parametrize("method", ["local", "weights"])
@@ -286,6 +288,14 @@ def test_answers_in_words_name_the_digit_or_why_not():
 
 def test_empty_predictive_has_the_right_shape(tiny):
     assert predictive_probs(tiny.model, tiny.guide, torch.rand(0, 784), 7).shape == (7, 0, 10)
+
+
+@pytest.mark.parametrize("method", ["local", "weights"])
+def test_one_network_is_a_posterior_sample_and_none_is_refused(tiny, method):
+    one = predictive_probs(tiny.model, tiny.guide, torch.rand(3, 784), 1, method=method, seed=0)
+    assert one.shape == (1, 3, 10) and torch.allclose(one.sum(-1), torch.ones(1, 3))
+    with pytest.raises(ValueError, match="positive integer"):
+        predictive_probs(tiny.model, tiny.guide, torch.rand(3, 784), 0, method=method)
 
 
 def test_records_are_plain_and_say_none_for_a_missing_p_value():
