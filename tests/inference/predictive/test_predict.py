@@ -89,6 +89,15 @@ def test_summaries_filled_chunk_by_chunk_match_one_pass(tiny):
         summarise(tiny, x[:0], 6)
 
 
+def test_the_summary_s_percentile_is_the_median_unless_asked(tiny):
+    from inference.posterior import summarise
+
+    x = torch.rand(5, 784)
+    summary = summarise(tiny, x, 9, seed=1, keep_samples=True)
+    assert torch.allclose(summary.percentile_probs, summary.samples.median(0).values)
+    assert torch.allclose(summarise(tiny, x, 9, 20.0, seed=1).percentile_probs, summary.samples.quantile(0.2, 0))
+
+
 def test_local_draws_of_one_input_are_independent_and_exact(tiny):
     """Shared noise across inputs must not correlate the draws of one input: check the first-layer moments."""
     from bnn.layers import linear

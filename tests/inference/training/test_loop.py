@@ -66,7 +66,7 @@ def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     trained = _fresh()
     train(trained, data, TrainConfig(epochs=1, batch_size=32), checkpoint=path, progress=False)
     good = _params(load_checkpoint(path)[0])
-    with pytest.raises(TrainingDivergedError, match=r"at epoch 1, step \d+; lower the learning rate"):
+    with pytest.raises(TrainingDivergedError, match=r"at epoch 1, step \d+; lower the learning rate") as caught:
         train(
             trained,
             data,
@@ -74,6 +74,7 @@ def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
             checkpoint=path,
             progress=False,
         )
+    assert str(caught.value).endswith(f"The last good checkpoint is {path}.")
     after = _params(load_checkpoint(path)[0])
     # Adam's first step at this rate is finite but absurd (~1e30); only the loss at those parameters shows it.
     assert good.keys() == after.keys()
@@ -253,3 +254,13 @@ def test_divergence_without_a_checkpoint_says_what_became_infinite():
     with pytest.raises(TrainingDivergedError, match=r"^the ELBO became (nan|inf|-inf) at epoch 1, step \d+; lower") as caught:
         train(_fresh(), synthetic(200), TrainConfig(epochs=2, batch_size=32, lr=1e30, scale_lr=1e30), progress=False)
     assert "checkpoint" not in str(caught.value)
+
+
+def test_parameters_that_are_not_finite_are_never_called_fit_to_save():
+    from inference.training.step import finite_at_parameters
+
+    trained, data, config = _fresh(), synthetic(200), TrainConfig(batch_size=32)
+    assert finite_at_parameters(trained, data.images, data.labels, config)
+    with torch.no_grad():
+        next(trained.guide.parameters()).view(-1)[0] = float("nan")
+    assert not finite_at_parameters(trained, data.images, data.labels, config)
