@@ -20,6 +20,8 @@ def test_the_slant_is_the_regression_of_column_on_row(shear):
     measured, centre_y = slant(slanted_bar(shear))
     assert measured.item() == pytest.approx(shear, abs=0.02)
     assert centre_y.item() == pytest.approx(14.0, abs=1e-4)
+    faint, faint_centre = slant(slanted_bar(shear) * 1e-3)  # the ink's shape, not its darkness (total ink under 1)
+    assert faint.item() == pytest.approx(measured.item(), abs=1e-4) and faint_centre.item() == pytest.approx(14.0, abs=1e-3)
 
 
 @pytest.mark.parametrize("shear", [-0.6, 0.3, 0.5])

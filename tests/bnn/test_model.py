@@ -121,6 +121,9 @@ def test_linear_rejects_inconsistent_arguments():
         linear(torch.rand(2, 3), torch.rand(4, 3), torch.rand(4), variance_dtype=torch.bfloat16)
     with pytest.raises(TypeError, match="sampled bias"):
         linear(torch.rand(2, 3), torch.rand(4, 3), dist.Normal(torch.zeros(4), 1.0))
+    normal = dist.Normal(torch.zeros(4, 3), 1.0)
+    with pytest.raises(ValueError, match=r"noise must be \(5, 4\), got \(5, 3\)"):
+        linear(torch.rand(2, 3), normal, torch.rand(4), num_samples=5, noise=torch.randn(5, 3))
 
 
 def test_local_reparameterisation_estimates_the_same_elbo():
