@@ -104,6 +104,24 @@ def test_overlays_pair_two_digits_of_different_classes_and_leave_out_ones():
             assert i in taken
 
 
+def test_an_overlay_draws_its_second_digit_a_few_pixels_from_the_first(monkeypatch):
+    """The second digit is shifted ``OVERLAY_OFFSET`` pixels (4-7) in a random direction: both stay in the frame."""
+    from inference.training import contrast
+
+    torch.manual_seed(0)
+    dot = torch.zeros(28, 28)
+    dot[13:15, 13:15] = 1.0  # centred at (13.5, 13.5)
+    monkeypatch.setattr(contrast, "normalize_box", lambda x: x)  # no refit: the shift shows as drawn
+    overlaid = contrast.overlay_pairs(dot.reshape(1, 784).repeat(32, 1), torch.arange(32) % 2 + 2).view(32, 28, 28)
+    rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    distance = ((rows - 13.5) ** 2 + (cols - 13.5) ** 2).sqrt()
+    for img in overlaid:
+        moved = img * (distance > 2.5)  # the ink away from the first dot: the second one
+        assert moved.sum() > 1.0, "the second digit left the frame"
+        centre = torch.stack([(moved * rows).sum(), (moved * cols).sum()]) / moved.sum()
+        assert 3.5 <= float((centre - 13.5).norm()) <= 7.5
+
+
 def test_near_contrast_needs_labels_and_zero_never_draws_near_inputs(monkeypatch):
     import inference.training.contrast as contrast
 
