@@ -344,6 +344,31 @@ def test_a_calibration_of_one_digit_is_valid_and_of_none_is_refused(calibrated):
         Calibration.from_state(state | {"labels": state["labels"].tolist()})
 
 
+def test_a_calibration_s_plain_data_round_trip_keeps_every_field_with_or_without_the_class_doubt(calibrated):
+    import dataclasses
+
+    from bnn.calibration import Calibration
+
+    def same(a: Calibration, b: Calibration) -> bool:
+        for field in dataclasses.fields(Calibration):
+            x, y = getattr(a, field.name), getattr(b, field.name)
+            if field.name == "vae":
+                if x.config != y.config or any(not torch.equal(v, y.state_dict()[k]) for k, v in x.state_dict().items()):
+                    return False
+            elif isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
+                if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and torch.equal(x, y)):
+                    return False
+            elif x != y:
+                return False
+        return True
+
+    three = calibrated.calibration
+    two = dataclasses.replace(three, class_doubt=None, split_seed=7)  # a seed no default gives
+    for cal in (three, two):
+        assert same(Calibration.from_state(cal.to_state()), cal)
+    assert not same(two, three)
+
+
 def test_a_calibration_keeps_its_combination_and_one_saved_before_the_option_keeps_bonferroni(calibrated):
     from bnn.calibration import Calibration
     from inference.calibration import bonferroni, component_p_values, gate_scores
