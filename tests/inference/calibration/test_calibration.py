@@ -567,15 +567,16 @@ def test_a_density_trained_with_the_wider_pen_finds_wide_strokes_more_familiar()
     assert wide_against_thin(both) > wide_against_thin(plain) + 10  # nats per image
 
 
-@pytest.mark.parametrize(("fisher", "what"), [(True, "the gate"), (False, "the density")])
-def test_too_few_held_out_digits_warn_that_the_gate_can_refuse_nothing(fisher, what):
+@pytest.mark.parametrize(("fisher", "what", "size"), [(True, "the gate", 20), (False, "the density", 20), (True, "the gate", 1)])
+def test_too_few_held_out_digits_warn_that_the_gate_can_refuse_nothing(fisher, what, size):
+    """Any number of held-out digits calibrates, one included; too few for the gate to refuse at 1% say so."""
     from bnn import BNNConfig, TrainedBNN
     from inference import CalibrationConfig, calibrate
     from inference.data import ImageSet
 
-    data = synthetic(80)
+    data = synthetic(60 + size)
     fit, held_out = ImageSet("fit", data.images[:60], data.labels[:60]), ImageSet("held", data.images[60:], data.labels[60:])
     trained = TrainedBNN.untrained(BNNConfig(hidden_dim=8, num_data=60), seed=0)
-    config = CalibrationConfig(held_out=20, vae_epochs=1, vae_hidden_dim=8, fisher_combination=fisher)
-    with pytest.warns(UserWarning, match=f"with 20 held-out digits .* at alpha below that, {what} can refuse nothing"):
-        calibrate(trained, held_out, fit, config, num_samples=4, progress=False)
+    config = CalibrationConfig(held_out=size, vae_epochs=1, vae_hidden_dim=8, fisher_combination=fisher)
+    with pytest.warns(UserWarning, match=f"with {size} held-out digits .* at alpha below that, {what} can refuse nothing"):
+        assert len(calibrate(trained, held_out, fit, config, num_samples=4, progress=False)) == size
