@@ -1,15 +1,15 @@
 """Mutation testing of the runtime code (mutmut 3) and the Mutation section of the results page.
 
 The mutated modules and the tests run against them are set in ``[tool.mutmut]`` of pyproject.toml:
-``bnn/`` and the training, predictive, input and calibration modules of ``inference/``. A
-mutant is killed when some test fails with it; the score is killed / (killed + survived).
+``bnn/`` and the training (less its Lightning wrapper), posterior, predictive, input and calibration modules
+of ``inference/``. A mutant is killed when some test fails with it; the score is killed / (killed + survived).
 
 Testing every mutant takes hours on 2 cores, so ``--sample N`` tests a uniform random sample of N
 mutants (seeded) and reports the score with its 95% Wilson interval.
 
 Example::
 
-    pip install mutmut && python scripts/mutation.py --sample 400      # about 50 min on 2 cores
+    pip install mutmut && python scripts/mutation.py --sample 400      # about 15 min on 2 cores (mutmut 3.8)
     python scripts/mutation.py --no-run --sample 400                    # summarise that run again
 """
 

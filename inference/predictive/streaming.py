@@ -73,8 +73,16 @@ def predict_stream(
     start = 0
     for pixels, has_ink, errors in loader:
         readable = torch.tensor([not e for e in errors], dtype=torch.bool)
-        records: list[dict[str, Any]] = [
-            {"index": start + i, "answer": None, "prediction": None, "candidates": [], "reason": "unreadable", "error": e}
+        records: list[dict[str, Any]] = [  # a readable image's fields, and what went wrong
+            {
+                "index": start + i,
+                "answer": None,
+                "prediction": None,
+                "candidates": [],
+                "reason": "unreadable",
+                "p_value": None,
+                "error": e,
+            }
             for i, e in enumerate(errors)
         ]
         if readable.any():

@@ -121,6 +121,13 @@ def test_pickle_carrying_code_is_refused_without_running_it(tmp_path, tiny, monk
     assert not (tmp_path / "PWNED").exists()
 
 
+def test_a_training_state_that_is_not_a_dict_is_refused(tmp_path, tiny):
+    path = save_checkpoint(tmp_path / "m.pt", tiny)
+    torch.save(_payload(path) | {"training": [1, 2]}, path)
+    with pytest.raises(CheckpointError, match=r"m.pt: 'training' must be a dict, got list"):
+        load_checkpoint(path)
+
+
 def test_invalid_config_in_checkpoint(tmp_path, tiny):
     path = save_checkpoint(tmp_path / "m.pt", tiny)
     payload = _payload(path)

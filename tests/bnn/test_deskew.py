@@ -4,6 +4,7 @@ import torch
 from bnn import BNNConfig, TrainedBNN
 from bnn.deskew import MAX_SHEAR, deskew, slant
 from bnn.vae import VAE, VAEConfig
+from tests.conftest import centres_of_mass
 
 
 def slanted_bar(shear: float, top: int = 6, bottom: int = 22, width: float = 2.0) -> torch.Tensor:
@@ -30,8 +31,9 @@ def test_a_deskewed_bar_stands_upright_with_its_ink_and_rows_kept(shear):
     upright = deskew(bar)
     assert slant(upright)[0].abs().item() < 0.02
     assert upright.sum().item() == pytest.approx(bar.sum().item(), rel=1e-5)  # no ink left the frame
-    # Every row keeps its ink, moved sideways only.
+    # Every row keeps its ink, moved sideways only, about the ink's centre of mass, which stays where it was.
     assert torch.allclose(upright.view(28, 28).sum(1), bar.view(28, 28).sum(1), atol=1e-5)
+    assert torch.allclose(centres_of_mass(upright), centres_of_mass(bar), atol=0.02)
 
 
 def test_an_upright_image_and_a_blank_one_are_unchanged():
@@ -101,6 +103,7 @@ def test_a_deskewing_density_trains_on_each_batch_deskewed_once(monkeypatch):
     prepared = poutine.trace(poutine.replay(vae.model, trace=raw)).get_trace(deskew(images), prepared=True)
     ran.compute_log_prob(), prepared.compute_log_prob()
     assert torch.allclose(ran.nodes["x"]["log_prob"], prepared.nodes["x"]["log_prob"])  # the guide's z, both ways
+    assert torch.allclose(raw.nodes["z"]["fn"].base_dist.loc, vae.encode(deskew(images))[0])  # q(z | deskewed x)
     calls = []
     monkeypatch.setattr(bnn.vae, "deskew", lambda x: calls.append(len(x)) or deskew(x))
     data = ImageSet("bars", images.repeat(5, 1), torch.zeros(10, dtype=torch.long))

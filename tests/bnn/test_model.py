@@ -111,7 +111,20 @@ def test_a_bf16_variance_rounds_the_noise_scale_only():
         std_back = (out - x @ loc.T) / noise
         var = x.square() @ scale.detach().square().T
         assert torch.allclose(std_back.square(), var.expand_as(std_back), rtol=1e-4 if dtype is None else 1e-2)
+        exact = torch.allclose(std_back.square(), var.expand_as(std_back), rtol=1e-5)
+        assert exact == (dtype is None)  # bf16 rounds the variance; float32 keeps it
     assert torch.allclose(grads[torch.bfloat16], grads[None], rtol=2e-2, atol=1e-3 * grads[None].abs().max())
+
+
+def test_normal_weights_take_leading_batch_dimensions():
+    """Inputs ``(..., B, in)`` -> draws ``(S, ..., B, out)``: each leading slice as if it came alone, with the same noise."""
+    torch.manual_seed(0)
+    weight, bias = dist.Normal(torch.randn(4, 3), torch.rand(4, 3)), dist.Normal(torch.randn(4), torch.rand(4))
+    x, noise = torch.rand(2, 5, 3), torch.randn(6, 4)
+    out = linear(x, weight, bias, num_samples=6, noise=noise)
+    assert out.shape == (6, 2, 5, 4)
+    for i in range(2):
+        assert torch.allclose(out[:, i], linear(x[i], weight, bias, num_samples=6, noise=noise))
 
 
 def test_linear_rejects_inconsistent_arguments():

@@ -55,8 +55,9 @@ def mutation_section(
     sample = "every mutant" if tested == total else f"a uniform random sample of {tested:,} (seed {seed})"
     bounds = f" (95% Wilson interval {pct(interval.low)}–{pct(interval.high)})" if interval is not None else ""
     lines = [
-        "Written by `scripts/mutation.py`: mutmut 3 on `bnn/` and the training, predictive, input and calibration "
-        f"modules of `inference/`, {total:,} mutants, of which {sample} were tested. Killed {counts['killed']:,}, "
+        "Written by `scripts/mutation.py`: mutmut 3 on `bnn/` and the training (less its Lightning wrapper), "
+        f"posterior, predictive, input and calibration modules of `inference/`, {total:,} mutants, of which {sample} "
+        f"were tested. Killed {counts['killed']:,}, "
         f"survived {counts['survived']:,}, timed out {counts['timeout']:,}, covered by no test {counts['no tests']:,}, "
         f"not run {counts['not checked']:,}. **Score: {pct(score)}**{bounds} of the mutants that ran to a verdict "
         "(killed / killed + survived). Timeouts are mutants that made a test loop past its time limit (infinite loops); "

@@ -29,6 +29,13 @@ def test_p_values_match_the_formula_by_hand():
     assert two.tolist() == pytest.approx([0.4, 1.0, 0.4])
     assert bonferroni([torch.tensor([0.2, 0.9]), torch.tensor([0.5, 0.3])]).tolist() == pytest.approx([0.4, 0.6])
     assert bonferroni([torch.tensor([0.9]), torch.tensor([0.8])]).tolist() == [1.0]  # a p-value never exceeds 1
+    # The entropy and the class doubt are strange only when high; the density both when too low and too high.
+    from inference.calibration import component_p_values
+
+    held_out = {name: calibration for name in ("entropy", "density", "class_doubt")}
+    low = {name: torch.tensor([0.0]) for name in held_out}
+    p_values = {name: p.tolist() for name, p in component_p_values(held_out, low).items()}
+    assert p_values == {"entropy": [1.0], "density": [pytest.approx(0.4)], "class_doubt": [1.0]}
 
 
 def test_the_gate_ranks_fishers_statistic_among_the_held_out_digits_by_hand():
@@ -132,6 +139,32 @@ def test_risk_threshold_keeps_its_bound_on_synthetic_data():
         answered = confidence[2000:] >= cutoff
         violations += int((~correct[2000:][answered]).float().mean().item() > max_risk + 0.01)
     assert violations / trials <= delta
+
+
+def test_risk_threshold_counts_the_answers_the_gate_keeps_under_the_calibration_s_combination():
+    """300 right answers with independent scores and 100 wrong ones a little unusual on both scores: Fisher's
+    combination refuses the 100 at alpha 0.3, so the rest certify the lowest threshold; Bonferroni's keeps them (their
+    least p-value, doubled, is 0.5), and 25% errors certify none. Only answered digits count."""
+    from inference.calibration import conformal
+
+    g = torch.Generator().manual_seed(0)
+    ordinary = {name: torch.rand(300, generator=g) for name in ("entropy", "class_doubt")}
+    scores = {name: torch.cat([value, 1.5 + 0.01 * torch.rand(100, generator=g)]) for name, value in ordinary.items()}
+    confidence, correct = torch.full((400,), 0.99), torch.arange(400) < 300
+    answered = torch.ones(400, dtype=torch.bool)
+    settings = {"answered": answered, "correct": correct, "alpha": 0.3, "max_risk": 0.05, "delta": 0.1}
+    assert conformal.risk_threshold(scores, confidence, **settings, fisher_combination=True) == conformal.RISK_GRID[0]
+    assert conformal.risk_threshold(scores, confidence, **settings, fisher_combination=False) == float("inf")
+    unanswered = settings | {"answered": correct}  # the wrong ones refused by the rule do not count either way
+    assert conformal.risk_threshold(scores, confidence, **unanswered, fisher_combination=False) == conformal.RISK_GRID[0]
+
+
+def test_the_gate_s_scores_of_a_median_rule_result_are_refused_saying_why(calibrated):
+    from inference.calibration import gate_scores
+
+    median = predict_with_abstain(calibrated, synthetic(5, seed=3).images, 20, mode="median")
+    with pytest.raises(ValueError, match="these results carry no density score: predict with mode='calibrated'"):
+        gate_scores(median)
 
 
 def test_entropy_and_mutual_information_match_scipy():
@@ -279,7 +312,7 @@ def test_held_out_size_for_quick_runs_and_the_smallest_p_value():
     assert smallest_gate_p_value(199, fisher_combination=True) == pytest.approx(1 / 200)
 
 
-def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated):
+def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated, monkeypatch):
     """predict_with_abstain's cutoff is the one computed by hand from the held-out answers and their correctness."""
     from inference.calibration import conformal
     from inference.predictive import answer
@@ -295,12 +328,18 @@ def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated):
         alpha=DEFAULT_RULE.alpha,
         max_risk=0.05,
         delta=0.1,
+        fisher_combination=cal.fisher_combination,
+    )
+    real_risk_threshold, combinations = conformal.risk_threshold, []
+    monkeypatch.setattr(
+        conformal, "risk_threshold", lambda *a, **k: combinations.append(k["fisher_combination"]) or real_risk_threshold(*a, **k)
     )
     plain = predict_with_abstain(calibrated, x, 20)
     strict = predict_with_abstain(calibrated, x, 20, max_risk=0.05, delta=0.1)
     expected = plain.abstained | (plain.score < cutoff)
     assert torch.equal(strict.abstained, expected)
     assert strict.alpha == DEFAULT_RULE.alpha and plain.alpha == DEFAULT_RULE.alpha
+    assert combinations == [cal.fisher_combination]  # the risk gate's held-out digits pass the calibration's own gate
 
 
 def test_an_input_whose_p_value_equals_alpha_is_refused(calibrated):
@@ -313,7 +352,8 @@ def test_an_input_whose_p_value_equals_alpha_is_refused(calibrated):
     assert at_alpha.any() and (again.reason[at_alpha] == UNFAMILIAR).all()
 
 
-def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated):
+def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated, monkeypatch):
+    import inference.calibration.fit
     from inference import CalibrationConfig, calibrate
     from tests.conftest import synthetic as make
 
@@ -322,11 +362,17 @@ def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated):
     held_out = type(data)("held", data.images[200:], data.labels[200:])
     model = trained_on_synthetic(200, 1000, hidden_dim=16, num_samples=100, vae_epochs=1)
     config = CalibrationConfig(held_out=len(held_out), vae_epochs=1, vae_hidden_dim=24, vae_latent_dim=3)
+    real_train_vae, pens = inference.calibration.fit.train_vae, []
+    monkeypatch.setattr(
+        inference.calibration.fit, "train_vae", lambda *a, **k: pens.append(k["wide_pen"]) or real_train_vae(*a, **k)
+    )
     result = calibrate(model, held_out, fit, config, progress=False, split_seed=7)
     assert result.num_samples == 100 and len(result) == 1000
     assert (result.vae.config.hidden_dim, result.vae.config.latent_dim, result.vae.config.num_classes) == (24, 3, 10)
     assert CalibrationConfig(class_density=False).vae_config(10).num_classes == 0
     assert result.split_seed == 7
+    assert result.has_class_doubt and result.class_doubt.shape == (1000,)  # the default gate's third score
+    assert pens == [config.density_wide_pen] and config.density_wide_pen > 0  # the density's digits, both pens
     with pytest.raises(ValueError, match="at least one labelled image"):
         calibrate(model, type(data)("none", data.images[:0], data.labels[:0]), fit, progress=False)
 
@@ -342,6 +388,21 @@ def test_a_calibration_of_one_digit_is_valid_and_of_none_is_refused(calibrated):
         Calibration.from_state(none)
     with pytest.raises(CalibrationError, match=r"calibration entropy is .*; expected 1 dimension\(s\) of length -1"):
         Calibration.from_state(state | {"labels": state["labels"].tolist()})
+
+
+def test_a_corrupt_calibration_is_refused_naming_what_does_not_fit(calibrated):
+    from bnn.calibration import Calibration, CalibrationError
+
+    state = calibrated.calibration.to_state()
+    n = len(state["labels"])
+    with pytest.raises(CalibrationError, match="a calibration must be a dict, got list"):
+        Calibration.from_state([state])
+    with pytest.raises(CalibrationError, match="the calibration is incomplete or does not fit its VAE: 'vae'"):
+        Calibration.from_state({k: v for k, v in state.items() if k != "vae"})
+    with pytest.raises(CalibrationError, match=r"calibration entropy is NoneType; expected 1 dimension\(s\)"):
+        Calibration.from_state(state | {"entropy": None})  # only the class doubt may be missing
+    with pytest.raises(CalibrationError, match=rf"calibration density is \({n}, 1\) torch.float32; expected 1 dimension"):
+        Calibration.from_state(state | {"density": state["density"][:, None]})
 
 
 def test_a_calibration_s_plain_data_round_trip_keeps_every_field_with_or_without_the_class_doubt(calibrated):
@@ -566,9 +627,13 @@ def test_a_density_trained_with_the_wider_pen_finds_wide_strokes_more_familiar()
     assert wide_against_thin(both) > wide_against_thin(plain) + 10  # nats per image
 
 
-@pytest.mark.parametrize(("fisher", "what", "size"), [(True, "the gate", 20), (False, "the density", 20), (True, "the gate", 1)])
-def test_too_few_held_out_digits_warn_that_the_gate_can_refuse_nothing(fisher, what, size):
-    """Any number of held-out digits calibrates, one included; too few for the gate to refuse at 1% say so."""
+@pytest.mark.parametrize(
+    ("fisher", "what", "size", "smallest"),
+    [(True, "the gate", 20, "0.048"), (False, "the density", 20, "0.286"), (True, "the gate", 1, "0.500")],
+)
+def test_too_few_held_out_digits_warn_that_the_gate_can_refuse_nothing(fisher, what, size, smallest):
+    """Any number of held-out digits calibrates, one included; too few for the gate to refuse at 1% say so, with the
+    smallest p-value: 1 / (n + 1) under Fisher's combination, 2 x 3 / (n + 1) under Bonferroni's over three scores."""
     from bnn import BNNConfig, TrainedBNN
     from inference import CalibrationConfig, calibrate
     from inference.data import ImageSet
@@ -577,5 +642,6 @@ def test_too_few_held_out_digits_warn_that_the_gate_can_refuse_nothing(fisher, w
     fit, held_out = ImageSet("fit", data.images[:60], data.labels[:60]), ImageSet("held", data.images[60:], data.labels[60:])
     trained = TrainedBNN.untrained(BNNConfig(hidden_dim=8, num_data=60), seed=0)
     config = CalibrationConfig(held_out=size, vae_epochs=1, vae_hidden_dim=8, fisher_combination=fisher)
-    with pytest.warns(UserWarning, match=f"with {size} held-out digits .* at alpha below that, {what} can refuse nothing"):
+    expected = f"with {size} held-out digits the gate's p-values are at least {smallest}: at alpha below that, {what}"
+    with pytest.warns(UserWarning, match=expected):
         assert len(calibrate(trained, held_out, fit, config, num_samples=4, progress=False)) == size

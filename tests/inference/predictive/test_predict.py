@@ -167,7 +167,7 @@ def test_the_chunk_generator_holds_no_global_state_between_chunks(tiny, method):
 
 
 def test_model_argument_is_checked(tiny):
-    with pytest.raises(TypeError, match="TrainedBNN"):
+    with pytest.raises(TypeError, match=r"model must be a bnn.TrainedBNN \(from bnn.load_model\), got BayesianMLP"):
         predict_with_abstain(tiny.model, torch.rand(1, 784))
     with pytest.raises(ValueError, match="num_samples"):
         predict_with_abstain(tiny, torch.rand(1, 784), num_samples=0)
@@ -327,6 +327,21 @@ def test_records_are_plain_and_say_none_for_a_missing_p_value():
             "p_value": 0.123457,
         },
     ]
+
+
+def test_the_percentile_is_taken_across_the_sampled_networks(tiny):
+    x = torch.rand(6, 784)
+    result = predict_with_abstain(tiny, x, 10, threshold=0.05, percentile=25.0, mode="median", return_samples=True)
+    assert result.percentile == 25.0
+    assert torch.allclose(result.percentile_probs, torch.quantile(result.samples, 0.25, dim=0), atol=1e-6)
+
+
+def test_a_model_that_does_not_read_28x28_images_says_so_before_predicting():
+    from bnn import BNNConfig, TrainedBNN
+
+    narrow = TrainedBNN.untrained(BNNConfig(input_dim=64, hidden_dim=8, num_data=10), seed=0)
+    with pytest.raises(ValueError, match="this model expects 64 inputs per image; only 28x28 images are supported"):
+        predict_with_abstain(narrow, torch.rand(3, 784), 4, mode="median")
 
 
 def test_a_rule_object_gives_the_same_answer_as_its_keywords(tiny):

@@ -34,6 +34,16 @@ def test_streamed_answers_are_one_call_s_answers_in_order(tiny, folder, batch_si
     records = list(predict_stream(tiny, ImageFiles(folder), batch_size=batch_size, workers=workers, **settings))
     assert [r["index"] for r in records] == list(range(23))
     assert records[5]["reason"] == "unreadable" and "cannot read" in records[5]["error"]
+    unreadable = {k: v for k, v in records[5].items() if k != "error"}
+    assert unreadable == {
+        "index": 5,
+        "answer": None,
+        "prediction": None,
+        "candidates": [],
+        "reason": "unreadable",
+        "p_value": None,
+    }
+    assert all(set(r) | {"error"} == set(records[5]) for r in records)  # every record has the same fields
     good = [p for i, p in enumerate(folder) if i != 5]
     direct = predict_with_abstain(tiny, [Image.open(p) for p in good], preprocess="mnist", chunk_size=None, **settings)
     streamed = [r for r in records if r["reason"] != "unreadable"]

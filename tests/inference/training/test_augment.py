@@ -48,6 +48,20 @@ def test_a_pure_shift_moves_the_ink_by_whole_pixels():
     assert moved[9, 15].item() == pytest.approx(1.0, abs=1e-5) and moved.sum().item() == pytest.approx(1.0, abs=1e-5)
 
 
+def test_a_random_affine_map_s_shift_is_uniform_within_shift_pixels():
+    """With no rotation, scale or shear the map is a translation: every pixel moves by the same (dx, dy), each uniform
+    on [-shift, shift] pixels."""
+    from inference.training.augment import SIDE, _base_grid, affine_grid
+
+    torch.manual_seed(0)
+    grid = affine_grid(4000, torch.device("cpu"), rotation=0.0, scale=0.0, shear=0.0, shift=3.0).view(4000, -1, 2)
+    moves = (grid - _base_grid(torch.device("cpu"))[:, :2]) * SIDE / 2  # grid units -> pixels
+    assert torch.allclose(moves, moves[:, :1].expand_as(moves), atol=1e-4)  # one translation per map
+    shift = moves[:, 0]  # (4000, 2)
+    assert shift.abs().max() <= 3.0 + 1e-4 and (shift.amax(0) > 2.95).all() and (shift.amin(0) < -2.95).all()
+    assert shift.mean(0).abs().max() < 0.15 and shift.var(0).sub(3.0**2 / 3).abs().max() < 0.3  # U(-3, 3): variance 3
+
+
 def test_the_gaussian_smoothing_matrix_is_a_normalised_gaussian_inside_the_frame():
     from inference.training.augment import gaussian_smoothing
 

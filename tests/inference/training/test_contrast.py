@@ -22,6 +22,8 @@ def test_corruptions_keep_the_ink_and_lose_the_shape():
     blocks = lambda t: t.reshape(-1, 4, 7, 4, 7).permute(0, 1, 3, 2, 4).reshape(t.shape[0], 16, 49)  # noqa: E731
     for a, b in zip(blocks(shuffled), blocks(x), strict=True):  # the same 16 blocks, in another order
         assert sorted(map(tuple, a.tolist())) == sorted(map(tuple, b.tolist()))
+    twins = shuffle_blocks(x[:1].expand(8, -1))  # each image gets its own order of the blocks
+    assert len({tuple(t.tolist()) for t in twins}) == 8
     noisy = heavy_noise(x)
     assert noisy.min() >= 0 and noisy.max() <= 1 and (noisy - x).abs().mean() > 0.1
     mixed, digit_share = contrast_inputs(x)
@@ -55,6 +57,16 @@ def test_the_contrast_factor_is_weighted_and_scaled_like_the_data():
     pyro.clear_param_store()
 
 
+def test_heavy_noise_adds_gaussian_noise_of_a_standard_deviation_in_its_range():
+    torch.manual_seed(0)
+    grey = torch.full((300, 784), 0.5)
+    added = heavy_noise(grey, low=0.05, high=0.1) - 0.5  # too faint to be clipped
+    spread = added.std(-1)
+    assert spread.min() > 0.045 and spread.max() < 0.105 and added.mean().abs() < 0.002
+    kurtosis = (added / spread[:, None]).pow(4).mean()
+    assert kurtosis == pytest.approx(3.0, abs=0.1)  # Gaussian
+
+
 def test_near_digit_inputs_sit_where_mnist_puts_its_digits():
     """Strokes, warps and overlays come out in [0, 1], their ink fitted to a 20-pixel box and centred by mass at (14, 14)."""
     from inference.training.contrast import overlay_pairs, pen_strokes, warp_past_recognition
@@ -73,6 +85,22 @@ def test_near_digit_inputs_sit_where_mnist_puts_its_digits():
         assert ((centres_of_mass(made) - 14.0).abs() < 1.5).all()
         rows, cols = (img.amax(2) > 0.2).sum(-1), (img.amax(1) > 0.2).sum(-1)
         assert (torch.maximum(rows, cols) <= 23).all() and torch.maximum(rows, cols).float().mean() > 15
+
+
+def test_normalize_box_fits_the_ink_to_a_20_pixel_box_centred_by_mass_at_14_14():
+    """MNIST's own layout (and mnist_format's): the ink's longer side 20 pixels, its centre of mass at (14, 14)."""
+    from inference.training.augment import normalize_box
+
+    x = torch.zeros(4, 28, 28)
+    x[0, 2:8, 3:13] = 1.0  # a 10 x 6 block in a corner
+    x[1, 15:27, 20:24] = 1.0  # a 4 x 12 bar at the other corner
+    x[2, 5:25, 4:24] = 1.0  # already 20 x 20, off-centre
+    x[3, 9:19, 9:14] = torch.linspace(0.3, 1.0, 5)  # ink heavier to the right
+    boxed = normalize_box(x.reshape(4, -1))
+    assert ((centres_of_mass(boxed) - 14.0).abs() < 0.3).all()
+    img = boxed.view(4, 28, 28)
+    rows, cols = (img.amax(2) > 0.2).sum(-1), (img.amax(1) > 0.2).sum(-1)
+    assert ((torch.maximum(rows, cols) - 20).abs() <= 1).all()
 
 
 def test_pen_strokes_are_drawn_as_wide_as_mnist_strokes():
@@ -102,6 +130,18 @@ def test_overlays_pair_two_digits_of_different_classes_and_leave_out_ones():
         assert len(taken) == 2 and labels[taken[0]] != labels[taken[1]] and 1 not in labels[taken].tolist()
         if labels[i] != 1:
             assert i in taken
+
+
+def test_two_digits_other_than_1_are_enough_to_leave_out_the_ones(monkeypatch):
+    from inference.training import contrast
+
+    labels = torch.tensor([1, 1, 1, 3, 5])
+    images = torch.eye(5).repeat_interleave(157, dim=1)[:, :784]  # image i lights its own pixels only
+    monkeypatch.setattr(contrast, "OVERLAY_OFFSET", (0.0, 0.0))
+    monkeypatch.setattr(contrast, "normalize_box", lambda x: x)
+    overlaid = contrast.overlay_pairs(images, labels)
+    for made in overlaid:
+        assert [j for j in range(5) if bool((made * images[j]).sum() > 1)] == [3, 4]
 
 
 def test_an_overlay_draws_its_second_digit_a_few_pixels_from_the_first(monkeypatch):
@@ -206,6 +246,9 @@ def test_boxes_are_rectangles_of_the_frame_covering_a_uniform_share():
         count = lines.sum(-1)
         first = lines.float().argmax(-1)
         assert ((lines.float().flip(-1).argmax(-1) == 28 - first - count) | (count == 0)).all()
+    inside = (rows[:, 0] == 0) & (rows[:, -1] == 0) & (columns[:, 0] == 0) & (columns[:, -1] == 0)
+    sides = rows[inside].sum(-1)
+    assert torch.equal(sides, columns[inside].sum(-1)) and (sides % 2 == 0).all()  # unclipped: even squares
     area = boxes.float().mean((1, 2))
     # Unclipped, the side is floor(28 sqrt(u)) rounded down to even: the area share averages a little under 1/2;
     # boxes centred near an edge lose part of it.

@@ -67,6 +67,18 @@ def test_loss_and_gradients_equal_pyros(kl_weight, local, row_column):
         assert torch.allclose(a, b)
 
 
+def test_a_guide_site_the_model_does_not_have_is_refused():
+    def model():
+        pyro.sample("w", dist.Normal(0.0, 1.0))
+
+    def guide():
+        pyro.sample("w", dist.Normal(pyro.param("m", torch.tensor(0.5)), 1.0))
+        pyro.sample("aux", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(NotImplementedError, match="MeanFieldELBO does not support auxiliary guide sites"):
+        MeanFieldELBO().differentiable_loss(model, guide)
+
+
 def test_non_normal_sites_fall_back_to_torchs_kl():
     def model():
         pyro.sample("rate", dist.Gamma(2.0, 1.0))

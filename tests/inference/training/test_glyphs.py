@@ -42,6 +42,14 @@ def test_the_bank_holds_letters_and_symbols_but_no_digit():
     assert not any(c.isdigit() or c.isspace() for c in chars)
 
 
+def test_width_to_height_measures_the_ink_s_bounding_box():
+    image = np.zeros((28, 28))
+    image[4:14, 10:14] = 1.0  # 4 pixels wide, 10 tall
+    image[20, 0] = 0.1  # too faint to count as ink
+    assert glyphs._width_to_height(image) == pytest.approx(0.4)
+    assert glyphs._width_to_height(image.T) == pytest.approx(2.5)
+
+
 def test_the_bank_is_in_mnist_format_and_has_no_bars():
     bank = glyphs.glyph_bank()
     assert bank.dtype == torch.float32 and bank.ndim == 2 and bank.shape[1] == 784 and len(bank) > 5000
@@ -114,6 +122,18 @@ def test_weights_decide_which_typeset_characters_are_drawn(monkeypatch):
     assert 0.18 < is_seven.float().mean() < 0.32  # in proportion: 1 in 4
     with pytest.raises(ValueError, match="one per typeset character"):
         glyphs.written_glyphs(4, torch.device("cpu"), weights=torch.ones(3))
+
+
+def test_same_shape_case_draws_from_its_own_bank(monkeypatch):
+    for name in ("random_distortion", "random_wider_pen"):
+        monkeypatch.setattr(glyphs, name, lambda x, *args: x)
+    monkeypatch.setattr(glyphs, "normalize_box", lambda x: x)
+    by_shape, default = glyphs.glyph_bank(same_shape_case=True), glyphs.glyph_bank()
+    assert len(by_shape) > len(default)  # it leaves out fewer letters
+    weights = torch.zeros(len(by_shape))
+    weights[-1] = 1.0
+    drawn = glyphs.written_glyphs(3, torch.device("cpu"), same_shape_case=True, weights=weights)
+    assert torch.equal(drawn, by_shape[-1:].expand(3, -1))
 
 
 def test_mined_weights_are_the_mean_network_s_confidence_on_each_character():

@@ -251,9 +251,31 @@ def test_an_epoch_s_loss_is_the_mean_step_loss_per_example(monkeypatch):
 
 
 def test_divergence_without_a_checkpoint_says_what_became_infinite():
-    with pytest.raises(TrainingDivergedError, match=r"^the ELBO became (nan|inf|-inf) at epoch 1, step \d+; lower") as caught:
+    # Adam's first step at this rate is finite; the loss at the parameters it reaches, on the second, is not.
+    with pytest.raises(TrainingDivergedError, match=r"^the ELBO became (nan|inf|-inf) at epoch 1, step 2; lower") as caught:
         train(_fresh(), synthetic(200), TrainConfig(epochs=2, batch_size=32, lr=1e30, scale_lr=1e30), progress=False)
     assert "checkpoint" not in str(caught.value)
+
+
+def test_a_loss_that_becomes_infinite_between_checkpoints_names_the_last_good_one(tmp_path):
+    data, path = synthetic(200), tmp_path / "ckpt.pt"
+    trained = _fresh()
+    train(trained, data, TrainConfig(epochs=1, batch_size=32), checkpoint=path, progress=False)
+    good = _params(load_checkpoint(path)[0])
+    with pytest.raises(TrainingDivergedError, match=r"^the ELBO became (nan|inf|-inf) at epoch 1") as caught:
+        # Saved only at the epoch's end: the loss itself is the first to show the divergence.
+        config = TrainConfig(epochs=3, batch_size=32, lr=1e30, scale_lr=1e30, checkpoint_every=0)
+        train(trained, data, config, checkpoint=path, progress=False)
+    assert str(caught.value).endswith(f"The last good checkpoint is {path}.")
+    assert all(torch.equal(good[k], v) for k, v in _params(load_checkpoint(path)[0]).items())
+
+
+def test_the_noise_seed_is_the_seed_for_a_fresh_run_and_distinct_for_every_epoch_and_rank():
+    from inference.training.step import noise_seed
+
+    assert noise_seed(5) == 5 == noise_seed(5, epoch=0, rank=0)
+    seeds = [noise_seed(5, epoch, rank) for epoch in range(40) for rank in range(8)]
+    assert len(set(seeds)) == len(seeds) and len({noise_seed(s) for s in range(10)}) == 10
 
 
 def test_parameters_that_are_not_finite_are_never_called_fit_to_save():
