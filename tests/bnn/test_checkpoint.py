@@ -171,3 +171,7 @@ def test_a_missing_guide_parameter_is_named(tmp_path, tiny):
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=r"holds guide parameters \[.*\], expected .*fc2_bias_rho"):
         load_checkpoint(path)
+    payload["guide"]["fc2_bias_rho"] = [0.0] * 10  # a parameter that is no tensor is named with its type
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"parameter fc2_bias_rho is list, but the architecture"):
+        load_checkpoint(path)

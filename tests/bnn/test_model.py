@@ -116,6 +116,13 @@ def test_a_bf16_variance_rounds_the_noise_scale_only():
     assert torch.allclose(grads[torch.bfloat16], grads[None], rtol=2e-2, atol=1e-3 * grads[None].abs().max())
 
 
+def test_shared_noise_is_drawn_in_the_inputs_dtype():
+    from bnn.layers import shared_noise
+
+    for dtype in (torch.float32, torch.float64):
+        assert shared_noise(None, 3, 4, torch.zeros(2, dtype=dtype)).dtype == dtype
+
+
 def test_normal_weights_take_leading_batch_dimensions():
     """Inputs ``(..., B, in)`` -> draws ``(S, ..., B, out)``: each leading slice as if it came alone, with the same noise."""
     torch.manual_seed(0)

@@ -53,6 +53,16 @@ def test_one_particle_elbo_is_the_analytic_bound_at_its_draw(num_classes):
     assert torch.allclose(got.double(), log_lik + log_prior - log_q, atol=1e-3, rtol=0)
 
 
+def test_the_model_s_prior_on_the_latent_is_a_standard_normal():
+    """Training (SVI on the model and guide) must use the prior the scoring ELBO assumes."""
+    from pyro import poutine
+
+    vae = VAE(VAEConfig(hidden_dim=8, latent_dim=3))
+    prior = poutine.trace(vae.model).get_trace(torch.rand(5, 784)).nodes["z"]["fn"]
+    assert prior.event_shape == (3,) and prior.batch_shape == (5,)
+    assert torch.equal(prior.base_dist.loc, torch.zeros(5, 3)) and torch.equal(prior.base_dist.scale, torch.ones(5, 3))
+
+
 @pytest.mark.parametrize("deskew", [False, True])
 def test_elbo_per_class_is_the_one_particle_elbo_under_each_class(deskew):
     """Column k is elbo(x, 1, y=k) at the same draw (of the deskewed image too): the encoder's image product, shared

@@ -301,6 +301,7 @@ def test_held_out_size_for_quick_runs_and_the_smallest_p_value():
     assert held_out_size(20_000, 5000) == 2000  # a tenth
     assert held_out_size(3000, 5000) == 1000  # at least 1,000 ...
     assert held_out_size(1500, 5000) == 750  # ... but never more than half
+    assert all(type(held_out_size(n, 5000)) is int for n in (1500, 3001, 20_000, 60_000))  # a count, to slice by
     assert held_out_size(60_000, 0) == 0
     assert type(held_out_size(12_345, 5000)) is int and held_out_size(12_345, 5000) == 1234
     # Two components, the density two-sided: 2 * 2 / (n + 1).
@@ -342,6 +343,18 @@ def test_the_risk_gate_is_risk_threshold_on_the_held_out_answers(calibrated, mon
     assert combinations == [cal.fisher_combination]  # the risk gate's held-out digits pass the calibration's own gate
 
 
+def test_an_answer_whose_confidence_equals_the_risk_cutoff_is_kept(calibrated, monkeypatch):
+    from inference.calibration import conformal
+
+    x = synthetic(100, seed=14).images
+    plain = predict_with_abstain(calibrated, x, 20)
+    cutoff = float(plain.percentile_probs.max(-1).values[~plain.abstained][0])  # an answer's own confidence
+    monkeypatch.setattr(conformal, "risk_threshold", lambda *a, **k: cutoff)
+    strict = predict_with_abstain(calibrated, x, 20, max_risk=0.05, delta=0.1)
+    at_cutoff = (plain.percentile_probs.max(-1).values == cutoff) & ~plain.abstained
+    assert at_cutoff.any() and not strict.abstained[at_cutoff].any()  # certified as confidence >= cutoff
+
+
 def test_an_input_whose_p_value_equals_alpha_is_refused(calibrated):
     x = torch.cat([synthetic(100, seed=12).images, torch.rand(100, 784)])
     first = predict_with_abstain(calibrated, x, 20, alpha=0.5)
@@ -370,6 +383,7 @@ def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated, monkeypatch):
     assert result.num_samples == 100 and len(result) == 1000
     assert (result.vae.config.hidden_dim, result.vae.config.latent_dim, result.vae.config.num_classes) == (24, 3, 10)
     assert CalibrationConfig(class_density=False).vae_config(10).num_classes == 0
+    assert not CalibrationConfig().vae_config(10).deskew and CalibrationConfig().vae_config(10, deskew=True).deskew
     assert result.split_seed == 7
     assert result.has_class_doubt and result.class_doubt.shape == (1000,)  # the default gate's third score
     assert pens == [config.density_wide_pen] and config.density_wide_pen > 0  # the density's digits, both pens
@@ -401,6 +415,8 @@ def test_a_corrupt_calibration_is_refused_naming_what_does_not_fit(calibrated):
         Calibration.from_state({k: v for k, v in state.items() if k != "vae"})
     with pytest.raises(CalibrationError, match=r"calibration entropy is NoneType; expected 1 dimension\(s\)"):
         Calibration.from_state(state | {"entropy": None})  # only the class doubt may be missing
+    with pytest.raises(CalibrationError, match=r"calibration density is list; expected 1 dimension\(s\)"):
+        Calibration.from_state(state | {"density": state["density"].tolist()})
     with pytest.raises(CalibrationError, match=rf"calibration density is \({n}, 1\) torch.float32; expected 1 dimension"):
         Calibration.from_state(state | {"density": state["density"][:, None]})
 

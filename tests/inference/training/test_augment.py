@@ -62,6 +62,23 @@ def test_a_random_affine_map_s_shift_is_uniform_within_shift_pixels():
     assert shift.mean(0).abs().max() < 0.15 and shift.var(0).sub(3.0**2 / 3).abs().max() < 0.3  # U(-3, 3): variance 3
 
 
+def test_a_random_affine_map_without_shear_is_a_rotation_and_a_zoom_within_range():
+    """theta's linear part (output -> input) is R(angle) / zoom: orthogonal columns of norm 1 / zoom, zoom in 1 +- 0.2."""
+    from inference.training.augment import _base_grid, affine_grid
+
+    torch.manual_seed(0)
+    grid = affine_grid(500, torch.device("cpu"), rotation=30.0, scale=0.2, shear=0.0, shift=0.0).view(500, -1, 2)
+    base = _base_grid(torch.device("cpu"))
+    linear = torch.linalg.lstsq(base.expand(500, -1, -1), grid).solution[:, :2]  # (500, 2, 2): grid = base @ theta.T
+    columns = linear.norm(dim=1)
+    assert torch.allclose(columns[:, 0], columns[:, 1], atol=1e-4)
+    assert (linear[:, 0] * linear[:, 1]).sum(-1).abs().max() < 1e-4  # orthogonal
+    zoom = 1 / columns[:, 0]
+    assert zoom.min() >= 0.8 - 1e-4 and zoom.max() <= 1.2 + 1e-4 and zoom.min() < 0.82 and zoom.max() > 1.18
+    angle = torch.rad2deg(torch.atan2(linear[:, 0, 1], linear[:, 0, 0])).abs()
+    assert angle.max() <= 30.0 + 1e-3 and angle.max() > 29.0
+
+
 def test_the_gaussian_smoothing_matrix_is_a_normalised_gaussian_inside_the_frame():
     from inference.training.augment import gaussian_smoothing
 

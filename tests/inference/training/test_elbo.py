@@ -26,6 +26,8 @@ def test_kl_of_an_elementwise_prior_matches_torch():
     p_loc, p_scale = torch.randn(4, dtype=torch.float64), torch.rand(5, 1, dtype=torch.float64) + 0.5
     expected = kl_divergence(Normal(q_loc, q_scale), Normal(p_loc.expand(5, 4), p_scale.expand(5, 4))).sum()
     assert torch.allclose(normal_kl_sum(q_loc, q_scale, p_loc.expand(5, 4), p_scale.expand(5, 4)), expected)
+    dense_loc, dense_scale = p_loc.expand(5, 4).contiguous(), p_scale.expand(5, 4).contiguous()  # no stride is 0
+    assert torch.allclose(normal_kl_sum(q_loc, q_scale, dense_loc, dense_scale), expected)
 
 
 @pytest.mark.parametrize("prior_loc, prior_scale", [(0.0, 1.0), (0.3, torch.rand(6, 1, dtype=torch.float64) + 0.5)])
