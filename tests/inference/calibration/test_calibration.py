@@ -14,7 +14,7 @@ from inference.calibration import (
     two_sided_p_values,
     unfamiliarity_p_value,
 )
-from inference.posterior import entropy, mutual_information
+from inference.posterior import SCORING_SEED, entropy, mutual_information, summarise
 from inference.predictive import DEFAULT_RULE, TOO_UNCERTAIN, UNFAMILIAR
 from tests.conftest import synthetic, trained_on_synthetic
 
@@ -377,7 +377,7 @@ def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated, monkeypatch):
     config = CalibrationConfig(held_out=len(held_out), vae_epochs=1, vae_hidden_dim=24, vae_latent_dim=3)
     real_train_vae, pens = inference.calibration.fit.train_vae, []
     monkeypatch.setattr(
-        inference.calibration.fit, "train_vae", lambda *a, **k: pens.append(k["wide_pen"]) or real_train_vae(*a, **k)
+        inference.calibration.fit, "train_vae", lambda *a, **k: pens.append((a[1], k["wide_pen"])) or real_train_vae(*a, **k)
     )
     result = calibrate(model, held_out, fit, config, progress=False, split_seed=7)
     assert result.num_samples == 100 and len(result) == 1000
@@ -386,7 +386,10 @@ def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated, monkeypatch):
     assert not CalibrationConfig().vae_config(10).deskew and CalibrationConfig().vae_config(10, deskew=True).deskew
     assert result.split_seed == 7
     assert result.has_class_doubt and result.class_doubt.shape == (1000,)  # the default gate's third score
-    assert pens == [config.density_wide_pen] and config.density_wide_pen > 0  # the density's digits, both pens
+    assert pens == [(1, config.density_wide_pen)] and config.density_wide_pen > 0  # its epochs; its digits, both pens
+    at_30 = calibrate(model, held_out, fit, config, percentile=30.0, progress=False)
+    expected = summarise(model, held_out.images, 100, 30.0, seed=SCORING_SEED).percentile_probs
+    assert at_30.percentile == 30.0 and torch.allclose(at_30.percentile_probs, expected)
     with pytest.raises(ValueError, match="at least one labelled image"):
         calibrate(model, type(data)("none", data.images[:0], data.labels[:0]), fit, progress=False)
 
@@ -516,7 +519,6 @@ def test_the_gate_adds_the_class_doubt_where_the_calibration_holds_it(calibrated
     from bnn.calibration import Calibration, CalibrationError
     from inference import CalibrationConfig
     from inference.calibration import class_doubt, fisher_p_values, gate_scores
-    from inference.posterior import SCORING_SEED
 
     cal = calibrated.calibration
     state = cal.to_state()
@@ -593,6 +595,14 @@ def test_the_density_and_the_class_doubt_score_every_input_whatever_the_chunks(c
     assert torch.allclose(chunked[995:], class_doubt(conditional_vae, x[995:], y[995:], seed=5), atol=1e-5)
     density = vae_elbo(conditional_vae, x, 2, 5, chunk_size=100, classes=y)
     assert density.shape == (1000,) and torch.allclose(density, vae_elbo(conditional_vae, x, 2, 5, 1000, y), atol=1e-5)
+
+
+def test_the_gate_s_density_scores_follow_their_seed(conditional_vae):
+    from inference.calibration import density_scores, vae_elbo
+
+    x, y = synthetic(20, seed=4).images, torch.arange(20) % 10
+    scores = {seed: density_scores(conditional_vae, x, y, 2, seed, True)["density"] for seed in (5, 6)}
+    assert torch.equal(scores[5], vae_elbo(conditional_vae, x, 2, 5, classes=y)) and not torch.equal(scores[5], scores[6])
 
 
 def test_the_density_draws_its_particles_in_the_vae_s_dtype():

@@ -42,6 +42,7 @@ def test_pil_images_become_28x28_grayscale():
     assert x.shape == (1, 784) and torch.allclose(x, torch.ones(1, 784))
     x = to_batch([Image.new("L", (28, 28), 0), Image.new("L", (28, 28), 255)])
     assert x[0].max() == 0 and x[1].min() == 1
+    assert torch.equal(to_batch([Image.new("L", (28, 28), 255)]), torch.ones(1, 784))  # a list of one
 
 
 @pytest.mark.fault("malformed inputs to predict_with_abstain (hand-picked)")

@@ -323,15 +323,18 @@ def test_a_training_step_with_characters_cut_into_digits_passes_their_targets(mo
     from bnn import TrainedBNN
     from inference.training import TrainConfig
 
-    seen = []
+    seen, passed = [], []
     real = contrast.contrast_targets
     monkeypatch.setattr(contrast, "contrast_targets", lambda *a: seen.append(real(*a)) or seen[-1])
+    real_loss = step.MeanFieldELBO.differentiable_loss
+    monkeypatch.setattr(step.MeanFieldELBO, "differentiable_loss", lambda self, *a: passed.append(a[-1]) or real_loss(self, *a))
     torch.manual_seed(0)
     data = synthetic(64)
     trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=64), seed=0)
     loss = step.minibatch_loss(trained, data.images, data.labels, TrainConfig(glyph_contrast=1.0, glyph_mix=1.0))
     assert torch.isfinite(loss) and len(seen) == 1 and seen[0].shape == (16, 10)
     assert not torch.allclose(seen[0], torch.full((16, 10), 0.1))  # some of each digit's class is kept
+    assert passed[-1] is seen[0]  # and the ELBO gets them
     step.minibatch_loss(trained, data.images, data.labels, TrainConfig(glyph_contrast=1.0))
     assert len(seen) == 1  # without mixes, no targets: the uniform factor as before
     pyro.clear_param_store()
