@@ -126,3 +126,8 @@ class AbstainResult:
             }
             for text, prediction, candidates, reason, p in rows
         ]
+
+
+def unreadable_record(error: str) -> dict[str, Any]:
+    """The record of an image that could not be read: :meth:`AbstainResult.records`' fields, empty, and ``error``."""
+    return {"answer": None, "prediction": None, "candidates": [], "reason": "unreadable", "p_value": None, "error": error}

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from bnn import TrainedBNN
 from inference.data import image_to_array, mnist_format, read_image
 from inference.predictive.predict import predict_with_abstain
+from inference.predictive.result import unreadable_record
 
 #: One streamed image: ``(pixels (784,) float32, has_ink, error message or "")``.
 Item = tuple[torch.Tensor, bool, str]
@@ -73,18 +74,7 @@ def predict_stream(
     start = 0
     for pixels, has_ink, errors in loader:
         readable = torch.tensor([not e for e in errors], dtype=torch.bool)
-        records: list[dict[str, Any]] = [  # a readable image's fields, and what went wrong
-            {
-                "index": start + i,
-                "answer": None,
-                "prediction": None,
-                "candidates": [],
-                "reason": "unreadable",
-                "p_value": None,
-                "error": e,
-            }
-            for i, e in enumerate(errors)
-        ]
+        records: list[dict[str, Any]] = [{"index": start + i, **unreadable_record(e)} for i, e in enumerate(errors)]
         if readable.any():
             result = predict_with_abstain(model, pixels[readable], has_ink=has_ink[readable], **predict_kwargs)
             for i, record in zip(readable.nonzero().flatten().tolist(), result.records(), strict=True):

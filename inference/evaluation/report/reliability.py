@@ -57,11 +57,11 @@ def mutation_section(
     lines = [
         "Written by `scripts/mutation.py`: mutmut 3 on `bnn/` and the training (less its Lightning wrapper), "
         f"posterior, predictive, input and calibration modules of `inference/`, {total:,} mutants, of which {sample} "
-        f"were tested. Killed {counts['killed']:,}, "
-        f"survived {counts['survived']:,}, timed out {counts['timeout']:,}, covered by no test {counts['no tests']:,}, "
-        f"not run {counts['not checked']:,}. **Score: {pct(score)}**{bounds} of the mutants that ran to a verdict "
-        "(killed / killed + survived). Timeouts are mutants that made a test loop past its time limit (infinite loops); "
-        "which survivors are equivalent mutants, and why, is in [design.md](design.md#mutation-testing).",
+        f"were tested. Killed {counts['killed']:,}, survived {counts['survived']:,}, timed out {counts['timeout']:,}, "
+        f"covered by no test {counts['no tests']:,}, not run {counts['not checked']:,}. **Score: {pct(score)}**{bounds} "
+        "of the mutants that ran to a verdict (killed / killed + survived). Timeouts are mutants that made a test loop "
+        "past its time limit (infinite loops); which survivors are equivalent mutants, and why, is in "
+        "[design.md](design.md#mutation-testing).",
     ]
     if survivors:
         per_function = Counter(name.rsplit("__mutmut_", 1)[0] for name in survivors)

@@ -10,6 +10,7 @@ from inference import ABSTAIN, Rule, decide, predict_with_abstain
 from inference.calibration import (
     bonferroni,
     certified_threshold,
+    component_p_values,
     conformal_p_values,
     two_sided_p_values,
     unfamiliarity_p_value,
@@ -30,8 +31,6 @@ def test_p_values_match_the_formula_by_hand():
     assert bonferroni([torch.tensor([0.2, 0.9]), torch.tensor([0.5, 0.3])]).tolist() == pytest.approx([0.4, 0.6])
     assert bonferroni([torch.tensor([0.9]), torch.tensor([0.8])]).tolist() == [1.0]  # a p-value never exceeds 1
     # The entropy and the class doubt are strange only when high; the density both when too low and too high.
-    from inference.calibration import component_p_values
-
     held_out = {name: calibration for name in ("entropy", "density", "class_doubt")}
     low = {name: torch.tensor([0.0]) for name in held_out}
     p_values = {name: p.tolist() for name, p in component_p_values(held_out, low).items()}
@@ -451,7 +450,7 @@ def test_a_calibration_s_plain_data_round_trip_keeps_every_field_with_or_without
 
 def test_a_calibration_keeps_its_combination_and_one_saved_before_the_option_keeps_bonferroni(calibrated):
     from bnn.calibration import Calibration
-    from inference.calibration import bonferroni, component_p_values, gate_scores
+    from inference.calibration import gate_scores
 
     state = calibrated.calibration.to_state()
     assert state["fisher_combination"] is True  # the default
