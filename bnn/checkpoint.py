@@ -88,11 +88,18 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"{path} was refused: it holds objects other than tensors and plain data, "
-            f"which a checkpoint never needs (nothing in it was run). Details: {str(err).splitlines()[0]}"
+            f"which a checkpoint never needs (nothing in it was run).{_blocked_import(err)}"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {err}") from None
     return _validate(path, payload, device)
+
+
+def _blocked_import(err: pickle.UnpicklingError) -> str:
+    """The line of torch's refusal that names what the file asked to import, as " Details: ...", or "". Its first
+    line is no detail: it advises loading the file with the check turned off."""
+    lines = [line.strip() for line in str(err).splitlines() if "global" in line.lower()]
+    return f" Details: {lines[0]}" if lines else ""
 
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> TrainedBNN:

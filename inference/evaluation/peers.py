@@ -283,6 +283,12 @@ def measure(
     }
 
 
+def _error_line(err: Exception) -> str:
+    """``"TypeName: first line of the message"`` (at most 200 characters of it), for a figure that reports a failure."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__
+
+
 def compile_probe(train_set: ImageSet, steps: int = 30, repeats: int = 3, seed: int = 0) -> dict[str, Any]:
     """``torch.compile`` on the SVI step and on the predictive, against eager, in one process.
 
@@ -323,7 +329,7 @@ def compile_probe(train_set: ImageSet, steps: int = 30, repeats: int = 3, seed: 
         figures["svi_compile_first_call"] = time.perf_counter() - started
         figures["svi_compiled"] = median_seconds(lambda: svi_steps(compiled_loss), repeats, warmup=0)
     except Exception as err:  # torch.compile's failures are many and version-dependent: report, do not crash
-        figures["svi_error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        figures["svi_error"] = _error_line(err)
     figures["predict_eager"] = median_seconds(predict, repeats)
     eager_logits = trained.model.sampled_logits
     try:
@@ -333,7 +339,7 @@ def compile_probe(train_set: ImageSet, steps: int = 30, repeats: int = 3, seed: 
         figures["predict_compile_first_call"] = time.perf_counter() - started
         figures["predict_compiled"] = median_seconds(predict, repeats, warmup=0)
     except Exception as err:
-        figures["predict_error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        figures["predict_error"] = _error_line(err)
     finally:
         trained.model.sampled_logits = eager_logits
     return figures

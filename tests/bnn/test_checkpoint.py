@@ -116,9 +116,22 @@ def test_pickle_carrying_code_is_refused_without_running_it(tmp_path, tiny, monk
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         torch.save({"format": "bnn-checkpoint", "payload": _RunsCode()}, f, pickle_module=pickle)
-    with pytest.raises(CheckpointError, match="nothing in it was run"):
+    with pytest.raises(CheckpointError, match="nothing in it was run") as refused:
         load_checkpoint(path)
     assert not (tmp_path / "PWNED").exists()
+    # The detail names what the file asked to import, not torch's advice to turn the check off.
+    assert "system" in str(refused.value) and "weights_only" not in str(refused.value)
+
+
+def test_a_pickle_refusal_without_a_message_is_still_a_checkpoint_error(tmp_path, tiny, monkeypatch):
+    path = save_checkpoint(tmp_path / "m.pt", tiny)
+
+    def refuse(*args, **kwargs):
+        raise pickle.UnpicklingError("")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    with pytest.raises(CheckpointError, match=r"nothing in it was run\)\.$"):
+        load_checkpoint(path)
 
 
 def test_a_training_state_that_is_not_a_dict_is_refused(tmp_path, tiny):

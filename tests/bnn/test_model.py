@@ -169,6 +169,19 @@ def test_local_reparameterisation_estimates_the_same_elbo():
     assert local.var() < plain.var()  # the point of the trick
 
 
+def test_only_the_tensor_a_site_stood_in_with_has_a_source():
+    from bnn import LocalReparameterization
+
+    normal = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    value, other = torch.zeros(3), torch.zeros(3)
+    with LocalReparameterization() as messenger:
+        messenger._sources[id(other)] = (value, normal)  # an entry whose id now names another tensor
+        assert LocalReparameterization.source_of(other) is None
+        messenger._sources[id(value)] = (value, normal)
+        assert LocalReparameterization.source_of(value) is normal
+    assert LocalReparameterization.source_of(value) is None  # no messenger active
+
+
 def test_prior_moves_with_the_module():
     model = BayesianMLP(BNNConfig(hidden_dim=4, prior_scale=2.0)).double()
     site = poutine.trace(model).get_trace(torch.rand(2, 784, dtype=torch.float64)).nodes["fc1.weight"]

@@ -89,6 +89,21 @@ def test_summaries_filled_chunk_by_chunk_match_one_pass(tiny):
         summarise(tiny, x[:0], 6)
 
 
+def test_summaries_of_float64_networks_keep_their_precision():
+    from bnn import BNNConfig, TrainedBNN
+    from inference.posterior import predictive_probs, summarise
+
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=100), seed=0)
+    trained.model.double()
+    trained.guide.double()
+    x = torch.rand(7, 784, dtype=torch.float64)
+    summary = summarise(trained, x, 6, method="weights", chunk_size=3, seed=1, keep_samples=True)
+    draws = predictive_probs(trained.model, trained.guide, x, 6, method="weights", chunk_size=3, seed=1)
+    assert draws.dtype == summary.samples.dtype == summary.mean_probs.dtype == summary.entropy.dtype == torch.float64
+    # Within float64 rounding: a float32 buffer would round each probability by about 1e-8.
+    assert torch.equal(summary.samples, draws) and torch.allclose(summary.mean_probs, draws.mean(0), rtol=0, atol=1e-14)
+
+
 def test_the_summary_s_percentile_is_the_median_unless_asked(tiny):
     from inference.posterior import summarise
 

@@ -108,10 +108,15 @@ def test_glyph_share_decides_how_many_contrast_inputs_are_written_characters(mon
     assert shares[-1] == (0.0, True)
 
 
-def test_weights_decide_which_typeset_characters_are_drawn(monkeypatch):
+@pytest.fixture
+def undistorted(monkeypatch):
+    """Written characters drawn as the bank holds them: no distortion, no wider pen, no re-boxing."""
     for name in ("random_distortion", "random_wider_pen"):
         monkeypatch.setattr(glyphs, name, lambda x, *args: x)
     monkeypatch.setattr(glyphs, "normalize_box", lambda x: x)
+
+
+def test_weights_decide_which_typeset_characters_are_drawn(undistorted):
     bank = glyphs.glyph_bank()
     weights = torch.zeros(len(bank))
     weights[[7, 700]] = torch.tensor([1.0, 3.0])
@@ -124,16 +129,23 @@ def test_weights_decide_which_typeset_characters_are_drawn(monkeypatch):
         glyphs.written_glyphs(4, torch.device("cpu"), weights=torch.ones(3))
 
 
-def test_same_shape_case_draws_from_its_own_bank(monkeypatch):
-    for name in ("random_distortion", "random_wider_pen"):
-        monkeypatch.setattr(glyphs, name, lambda x, *args: x)
-    monkeypatch.setattr(glyphs, "normalize_box", lambda x: x)
+def test_same_shape_case_draws_from_its_own_bank(undistorted):
     by_shape, default = glyphs.glyph_bank(same_shape_case=True), glyphs.glyph_bank()
     assert len(by_shape) > len(default)  # it leaves out fewer letters
     weights = torch.zeros(len(by_shape))
     weights[-1] = 1.0
     drawn = glyphs.written_glyphs(3, torch.device("cpu"), same_shape_case=True, weights=weights)
     assert torch.equal(drawn, by_shape[-1:].expand(3, -1))
+
+
+def test_same_shape_case_reaches_the_pen_drawn_bank(undistorted):
+    by_shape, default = glyphs.stroke_glyph_bank(same_shape_case=True), glyphs.stroke_glyph_bank()
+    assert len(by_shape) > len(default)  # it leaves out fewer letters
+    torch.manual_seed(0)
+    drawn = glyphs.written_glyphs(2000, torch.device("cpu"), strokes=1.0, same_shape_case=True)
+    in_by_shape = (drawn[:, None] == by_shape[None]).all(-1).any(-1)
+    in_default = (drawn[:, None] == default[None]).all(-1).any(-1)
+    assert in_by_shape.all() and not in_default.all()
 
 
 def test_mined_weights_are_the_mean_network_s_confidence_on_each_character():
