@@ -24,24 +24,10 @@ import json
 import sys
 
 from bnn import DEFAULT_CHECKPOINT, load_model
-from inference.data import load_mnist
 from inference.evaluation import report
-from inference.evaluation.serving import (
-    Request,
-    decide_after,
-    draw,
-    find_chromium,
-    good_request,
-    load_test,
-    png_bytes,
-    serve_in_process,
-)
-from inference.evaluation.sets import on_paper
-from inference.evaluation.soak import run_traffic
+from inference.evaluation.serving import decide_after, digit_requests, draw, find_chromium, load_test, serve_in_process
+from inference.evaluation.soak import SOAK_MIX, run_traffic
 from inference.web import QUEUE_SIZE
-
-#: The soak's mix of clients.
-SOAK_MIX = {"good": 0.5, "bad": 0.2, "slow": 0.05, "gone": 0.25}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,19 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default="docs/serve_check.json", help="JSON output ('' to skip)")
     p.add_argument("--screenshot", default="docs/figures/serve.png", help="where to save the page ('' to skip)")
     args = p.parse_args(argv)
-    model = load_model(args.checkpoint)
-    digits = load_mnist(False, args.data_dir).images[:12].reshape(-1, 28, 28).numpy()
-    good = []
-    for i, digit in enumerate(digits):
-        size, offset = 80 + 10 * i, 5 + i  # larger and further off-centre, digit by digit
-        good.append(
-            good_request(model, f"digit {i}", png_bytes(on_paper(digit, size, (size + 60, size + 40), (offset, 2 * offset))))
-        )
-    bad = [
-        Request("empty", b"", 400),
-        Request("not an image", b"<html></html>", 415),
-        Request("truncated", good[0].body[:300], 400),
-    ]
+    good, bad = digit_requests(load_model(args.checkpoint), args.data_dir)
     results: dict = {"checkpoint": args.checkpoint, "queue_size": QUEUE_SIZE, "soak_mix": SOAK_MIX}
     failures = []
     with serve_in_process(args.checkpoint, "--body-timeout", str(args.body_timeout)) as (url, pid):

@@ -271,3 +271,28 @@ def roc_curves(panels: Mapping[str, Mapping[str, tuple[Tensor, Tensor]]]) -> Fig
     axes[0].set_ylabel("true positive rate (MNIST accepted)")
     axes[-1].legend(fontsize=7, loc="lower right")
     return fig
+
+
+def soak_trace(trace: Sequence[Mapping[str, float | None]]) -> Figure:
+    """The served page over a long soak (:attr:`inference.evaluation.soak.Traffic.trace`): the server's resident memory,
+    its open descriptors and threads, and the latency of each interval's answers, against hours since the start."""
+    hours = np.array([row["seconds"] for row in trace], dtype=float) / 3600
+
+    def series(key: str) -> np.ndarray:
+        return np.array([np.nan if row[key] is None else row[key] for row in trace], dtype=float)
+
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    memory, handles, latency = fig.subplots(1, 3, sharex=True)
+    memory.plot(hours, series("rss_mib"), color=IN_COLOUR)
+    memory.set_ylabel("server RSS (MiB)")
+    handles.plot(hours, series("fds"), color=OUT_COLOUR, label="open descriptors")
+    handles.plot(hours, series("threads"), color=PASS_COLOUR, label="threads")
+    handles.legend(fontsize=8)
+    latency.plot(hours, series("p50_ms"), color=IN_COLOUR, label="p50")
+    latency.plot(hours, series("p99_ms"), color=OUT_COLOUR, label="p99")
+    latency.set_ylabel("answer latency (ms)")
+    latency.legend(fontsize=8)
+    for ax in (memory, handles, latency):
+        ax.set_xlabel("hours")
+        ax.set_ylim(bottom=0)
+    return fig

@@ -110,6 +110,27 @@ def good_request(model: Any, name: str, body: bytes) -> Request:
     return Request(name, body, 200, {k: expected[k] for k in ("prediction", "reason", "candidates")})
 
 
+def digit_requests(model: Any, data_dir: str | None = None, count: int = 12) -> tuple[list[Request], list[Request]]:
+    """The traffic tests' bodies: ``count`` MNIST test digits re-rendered on paper, each larger and further off-centre
+    than the last, with the library's answers; and three bad bodies (empty, not an image, a truncated PNG)."""
+    from inference.data import load_mnist
+    from inference.evaluation.sets import on_paper
+
+    digits = load_mnist(False, data_dir).images[:count].reshape(-1, 28, 28).numpy()
+    good = []
+    for i, digit in enumerate(digits):
+        size, offset = 80 + 10 * i, 5 + i
+        good.append(
+            good_request(model, f"digit {i}", png_bytes(on_paper(digit, size, (size + 60, size + 40), (offset, 2 * offset))))
+        )
+    bad = [
+        Request("empty", b"", 400),
+        Request("not an image", b"<html></html>", 415),
+        Request("truncated", good[0].body[:300], 400),
+    ]
+    return good, bad
+
+
 @dataclass
 class LoadResult:
     """What a load test measured."""

@@ -9,8 +9,10 @@ Each request is one of four kinds:
 
 Requests start on a fixed schedule (open loop, as independent users arrive), or all at once for a
 burst. Every request is bounded by a client timeout, so the run is bounded in time; only
-127.0.0.1 is ever targeted. Used by ``tests/inference/web/test_overload.py`` (a short form) and
-``scripts/serve_check.py`` (the full form, written to the results page).
+127.0.0.1 is ever targeted. Over a long run the server is sampled at a fixed interval (its memory,
+open descriptors and threads, and the latency of the answers in each interval), so that a slow leak
+shows as a slope. Used by ``tests/inference/web/test_overload.py`` (a short form),
+``scripts/serve_check.py`` (minutes, written to the results page) and ``scripts/soak_check.py`` (hours).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ KINDS = ("good", "bad", "slow", "gone")
 #: What a slow or vanishing client may get back (``None``: it left before any reply). A good or bad
 #: body must get its own :attr:`Request.status`, or 503 (busy).
 ALLOWED = {"slow": {408}, "gone": {None}}
+#: The soaks' mix of clients (``scripts/serve_check.py`` for minutes, ``scripts/soak_check.py`` for hours).
+SOAK_MIX = {"good": 0.5, "bad": 0.2, "slow": 0.05, "gone": 0.25}
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Traffic:
     unanswered: int = 0  # requests with no reply within the client timeout
     rss_mib: tuple[float, float] | None = None  # the server's RSS before and after
     server: dict[str, Any] = field(default_factory=dict)  # the queue's counters over the run (/api/health), and its depth after
+    #: The server sampled every ``trace_every`` seconds (:func:`server_sample`), with each interval's answers to good images.
+    trace: list[dict[str, float | None]] = field(default_factory=list)
 
     def statuses(self) -> Counter[int | None]:
         return Counter(status for replies in self.replies.values() for status, _ in replies)
@@ -76,7 +82,24 @@ class Traffic:
         out["busy_max_ms"] = round(max(busy), 1) if busy else None
         if self.rss_mib is not None:
             out["rss_mib_start"], out["rss_mib_end"] = (round(v, 1) for v in self.rss_mib)
+        if self.trace:
+            out["trace"] = self.trace
+            out["drift"] = {key: drift(self.trace, key) for key in ("rss_mib", "fds", "threads", "p50_ms")}
         return out
+
+
+def drift(trace: list[dict[str, float | None]], key: str) -> dict[str, float] | None:
+    """The Theil-Sen slope of ``key`` per hour over the trace's second half, after the start-up's allocations have
+    settled, with its 95% interval; None with fewer than 4 samples there. Robust to the odd slow interval."""
+    from scipy.stats import theilslopes
+
+    half = trace[len(trace) // 2 :]
+    points = [(row["seconds"], row[key]) for row in half if row.get(key) is not None]
+    if len(points) < 4:
+        return None
+    seconds, values = np.array(points, dtype=float).T
+    slope, _, low, high = theilslopes(values, seconds, alpha=0.95)
+    return {"per_hour": round(3600 * slope, 3), "low": round(3600 * low, 3), "high": round(3600 * high, 3)}
 
 
 def server_rss_mib(pid: int) -> float:
@@ -84,6 +107,16 @@ def server_rss_mib(pid: int) -> float:
     import psutil
 
     return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def server_sample(pid: int) -> dict[str, float]:
+    """Process ``pid``'s resident memory (MiB), open file descriptors (sockets included) and threads."""
+    import psutil
+
+    process = psutil.Process(pid)
+    with process.oneshot():
+        rss_mib = round(process.memory_info().rss / 2**20, 1)
+        return {"rss_mib": rss_mib, "fds": process.num_fds(), "threads": process.num_threads()}
 
 
 async def exchange(host: str, port: int, method: str, path: str, body: bytes, send: int, then: float) -> tuple[int | None, bytes]:
@@ -137,13 +170,19 @@ def run_traffic(
     client_timeout: float = 60.0,
     server_pid: int | None = None,
     seed: int = 0,
+    trace_every: float = 0.0,
 ) -> Traffic:
     """Send ``requests`` requests to ``url`` (loopback only) over ``seconds`` (0: all at once).
 
     ``mix`` weighs the kinds (:data:`KINDS`); ``good`` bodies carry the answer they must get.
-    Each request is a client of its own, on its own connection, bounded by ``client_timeout``.
-    Returns what came back, with the server's queue counters and, given ``server_pid``, its RSS.
+    Each request is a client of its own, on its own connection, bounded by ``client_timeout``;
+    each starts at its time, so a run of hours holds only the requests in flight.
+    Returns what came back, with the server's queue counters and, given ``server_pid``, its RSS,
+    and with ``trace_every`` > 0 a sample of the server every ``trace_every`` seconds
+    (:attr:`Traffic.trace`: :func:`server_sample` and the interval's answers to good images).
     """
+    if trace_every < 0 or (trace_every and not server_pid):
+        raise ValueError("trace_every must be 0 (no trace), or positive with a server_pid to sample")
     parts = urlsplit(url)
     if parts.hostname != "127.0.0.1":
         raise ValueError(f"the traffic test targets 127.0.0.1 only, not {parts.hostname!r}")
@@ -153,9 +192,9 @@ def run_traffic(
     kinds = rng.choice(KINDS, size=requests, p=weights / weights.sum())
     leave_after = rng.uniform(0.01, 0.2, size=requests)
     result = Traffic(requests)
+    answered_ms: list[float] = []  # good images answered 200 since the last trace sample
 
-    async def one(i: int, start: float) -> None:
-        await asyncio.sleep(max(0.0, start + i * seconds / requests - time.perf_counter()))
+    async def one(i: int) -> None:
         kind = str(kinds[i])
         request = bad[i % len(bad)] if kind == "bad" else good[i % len(good)]
         body = request.body
@@ -171,7 +210,10 @@ def run_traffic(
         except (OSError, ValueError) as err:  # refused, reset, or a reply h11 cannot parse
             result.wrong.append(f"{kind} {request.name}: {type(err).__name__}: {err}")
             return
-        result.replies[kind].append((status, 1000 * (time.perf_counter() - begin)))
+        milliseconds = 1000 * (time.perf_counter() - begin)
+        result.replies[kind].append((status, milliseconds))
+        if kind == "good" and status == 200:
+            answered_ms.append(milliseconds)
         expected = {request.status, 503} if kind in ("good", "bad") else ALLOWED[kind]
         if status not in expected:
             result.wrong.append(f"{kind} {request.name}: status {status}, expected one of {sorted(expected, key=str)}")
@@ -184,13 +226,43 @@ def run_traffic(
         status, content = await exchange(host, port, "GET", "/api/health", b"", 0, client_timeout)
         return json.loads(content)["queue"]
 
+    async def sample_every(start: float) -> None:
+        assert server_pid is not None
+        while True:
+            await asyncio.sleep(trace_every)
+            latencies = answered_ms[:]
+            answered_ms.clear()
+            row: dict[str, float | None] = {"seconds": round(time.perf_counter() - start, 1), **server_sample(server_pid)}
+            row["answered"] = len(latencies)
+            for q in (50, 99):
+                row[f"p{q}_ms"] = round(float(np.percentile(latencies, q)), 1) if latencies else None
+            result.trace.append(row)
+
     async def run() -> None:
         rss_start = server_rss_mib(server_pid) if server_pid else None
         before = await health()
         start = time.perf_counter()
-        everyone = asyncio.gather(*(one(i, start) for i in range(requests)))
-        await asyncio.wait_for(everyone, seconds + 2 * client_timeout)
+        sampler = asyncio.create_task(sample_every(start)) if trace_every else None
+        in_flight: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []
+
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failed.append(task.exception())  # type: ignore[arg-type]
+
+        for i in range(requests):
+            await asyncio.sleep(max(0.0, start + i * seconds / requests - time.perf_counter()))
+            task = asyncio.create_task(one(i))
+            in_flight.add(task)
+            task.add_done_callback(finished)
+        if in_flight:
+            await asyncio.wait_for(asyncio.gather(*in_flight, return_exceptions=True), 2 * client_timeout)
+        if failed:  # a fault of the client itself, which must not pass unseen
+            raise failed[0]
         result.seconds = time.perf_counter() - start
+        if sampler is not None:
+            sampler.cancel()
         await asyncio.sleep(0.5)  # let the server notice the last departures before reading its counters
         after = await health()
         result.server = {k: v - before[k] if k in ("answered", "rejected", "dropped") else v for k, v in after.items()}

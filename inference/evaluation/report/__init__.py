@@ -19,7 +19,7 @@ from inference.evaluation.report.results import (
     publish_readme_table,
     results_page,
 )
-from inference.evaluation.report.serving import drawn_section, processes_section, scale_section, serving_section
+from inference.evaluation.report.serving import drawn_section, processes_section, scale_section, serving_section, soak_section
 from inference.evaluation.report.speed import publish_speed, speed_rows, speed_section
 from inference.evaluation.report.study import near_study_page, study_page
 
@@ -50,6 +50,7 @@ __all__ = [
     "results_page",
     "scale_section",
     "serving_section",
+    "soak_section",
     "speed_rows",
     "speed_section",
     "study_page",

@@ -65,6 +65,50 @@ def serving_section(results: dict[str, Any], screenshot: str | None) -> str:
     return "\n".join(lines)
 
 
+def soak_section(results: dict[str, Any], figure: str | None) -> str:
+    """The served page over hours: what came back, and how the server's memory, descriptors, threads and latency drifted."""
+    soak = results["soak"]
+    length = f"{soak['seconds'] / 3600:.1f} hours" if soak["seconds"] >= 5400 else f"{soak['seconds'] / 60:.0f} minutes"
+    mix = ", ".join(f"{pct(share).replace('.0%', '%')} {kind}" for kind, share in results["soak_mix"].items())
+    trace = soak["trace"]
+    first, last = trace[0], trace[-1]
+    intro = (
+        f"Written by `scripts/soak_check.py`: `bnn-abstain serve` with `{results['checkpoint']}` in a process of its own "
+        f"on loopback for {length}, {soak['requests']:,} requests arriving at {results['rate']:g} a second "
+        f"({mix}; a body timeout of {results['body_timeout_s']:g} s), the server sampled every "
+        f"{results['trace_every_s']:g} s. Drift is the Theil-Sen slope over the run's second half, after start-up's "
+        "allocations have settled, with its 95% interval."
+    )
+
+    def drift(key: str, unit: str) -> str:
+        slope = soak["drift"].get(key)
+        if slope is None:
+            return "—"
+        return f"{slope['per_hour']:+,.2f} {unit}/hour ({slope['low']:+,.2f} to {slope['high']:+,.2f})"
+
+    def span(key: str, unit: str = "") -> str:
+        values = [row[key] for row in trace if row[key] is not None]
+        return f"{first[key]:,.0f} → {last[key]:,.0f}{unit} (max {max(values):,.0f})"
+
+    statuses = ", ".join(f"{n:,} x {status}" for status, n in soak["statuses"].items())
+    rows = [
+        ["replies", statuses],
+        ["server errors (5xx other than 503) / replies that differed from the library's answer / no reply in time",
+         f"{soak['server_errors']} / {soak['wrong']} / {soak['unanswered']}"],
+        ["latency p50 / p99 / max, whole run", f"{soak['p50_ms']:,.0f} / {soak['p99_ms']:,.0f} / {soak['max_ms']:,.0f} ms"],
+        ["server RSS, first → last sample", span("rss_mib", " MiB")],
+        ["server RSS drift", drift("rss_mib", "MiB")],
+        ["open descriptors, first → last sample", span("fds")],
+        ["open descriptors drift", drift("fds", "")],
+        ["threads, first → last sample", span("threads")],
+        ["median latency drift", drift("p50_ms", "ms")],
+    ]  # fmt: skip
+    lines = [intro, "", *table(["figure", "value"], rows)]
+    if figure:
+        lines += ["", f"![The server over the soak: memory, descriptors and threads, latency]({figure})"]
+    return "\n".join(lines)
+
+
 def scale_section(rows: list[dict[str, Any]]) -> str:
     """Prediction over large collections: images/s and peak RSS per case."""
     cells = [

@@ -16,7 +16,7 @@ httpx = pytest.importorskip("httpx")
 import inference.web.app as app_module  # noqa: E402
 from inference.evaluation.serving import png_bytes, serve_in_process, serve_in_thread  # noqa: E402
 from inference.evaluation.sets import on_paper  # noqa: E402
-from inference.evaluation.soak import exchange, run_traffic  # noqa: E402
+from inference.evaluation.soak import SOAK_MIX, exchange, run_traffic  # noqa: E402
 from inference.web import create_app  # noqa: E402
 from inference.web.app import answer_image  # noqa: E402
 
@@ -111,7 +111,7 @@ def served(mnist_model, tmp_path_factory):
 
 def test_a_short_soak_of_every_kind_of_client_gets_no_5xx_and_the_library_s_answers(served, mixed):
     (url, pid), (good, bad) = served, mixed
-    traffic = run_traffic(url, good, bad, 1000, 10.0, {"good": 0.5, "bad": 0.2, "slow": 0.05, "gone": 0.25}, server_pid=pid)
+    traffic = run_traffic(url, good, bad, 1000, 10.0, SOAK_MIX, server_pid=pid, trace_every=2.0)
     summary = traffic.summary()
     print("soak:", summary)
     assert traffic.wrong == [] and traffic.server_errors == 0 and traffic.unanswered == 0
@@ -119,6 +119,14 @@ def test_a_short_soak_of_every_kind_of_client_gets_no_5xx_and_the_library_s_answ
     assert summary["statuses"]["200"] > 0 and summary["statuses"]["408"] == summary["kinds"]["slow"]
     assert summary["server"]["depth"] == 0 and summary["server"]["dropped"] > 0
     assert summary["rss_mib_end"] > 0
+    # The server sampled every 2 s: each sample counts only its own interval's answers to good images.
+    trace = summary["trace"]
+    assert 4 <= len(trace) <= 6 and [row["seconds"] for row in trace] == sorted(row["seconds"] for row in trace)
+    assert all(row["rss_mib"] > 0 and row["fds"] > 0 and row["threads"] > 0 for row in trace)
+    answered_good = sum(status == 200 for status, _ in traffic.replies["good"])
+    assert 0 < sum(row["answered"] for row in trace) <= answered_good
+    assert all((row["p50_ms"] is None) == (row["answered"] == 0) for row in trace)
+    assert set(summary["drift"]) == {"rss_mib", "fds", "threads", "p50_ms"}
 
 
 def test_a_burst_against_a_small_queue_is_answered_at_once_or_within_the_queue_s_bound(served, mixed):
