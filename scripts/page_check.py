@@ -3,7 +3,10 @@
 Every drawing of :mod:`inference.evaluation.drawings` (hand-made templates, jittered with a seed) is
 drawn with the mouse on the served page, and the decision the page shows is read back. The same
 drawings rendered in Python with the page's pen go through the library directly, for comparison.
-Writes the "Drawn on the page" section of the results page and ``docs/page_check.json``.
+Every ``--sample-every`` drawings the page's own memory is read from Chromium (its JavaScript heap
+after a garbage collection, its DOM nodes and event listeners), so that a page left open and drawn
+on for hours would show a leak as a slope per 100 drawings. Writes the "Drawn on the page" section
+of the results page and ``docs/page_check.json``.
 
 Example::
 
@@ -20,7 +23,8 @@ from bnn import DEFAULT_CHECKPOINT, load_model
 from inference import predict_with_abstain
 from inference.evaluation import report
 from inference.evaluation.drawings import DIGITS, NOT_DIGITS, render, variants
-from inference.evaluation.serving import drawn_decision, find_chromium, serve_in_thread
+from inference.evaluation.serving import PAGE_METRICS, drawn_decision, find_chromium, page_metrics, serve_in_thread
+from inference.evaluation.soak import drift
 from inference.web import create_app
 
 
@@ -38,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the jitter (default: 0)")
     p.add_argument("--page", default="docs/results.md", help="results page whose section to rewrite ('' to skip)")
     p.add_argument("--json", default="docs/page_check.json", help="JSON output ('' to skip)")
+    p.add_argument("--sample-every", type=int, default=10, help="drawings between samples of the page's memory (default: 10)")
     args = p.parse_args(argv)
+    if args.sample_every < 1:
+        p.error("--sample-every must be at least 1")
     model = load_model(args.checkpoint)
     drawings = [(name, True, d) for name, d in variants(DIGITS, args.variants, args.seed)]
     drawings += [(name, False, d) for name, d in variants({k: [v] for k, v in NOT_DIGITS.items()}, args.variants, args.seed + 1)]
@@ -54,14 +61,21 @@ def main(argv: list[str] | None = None) -> int:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1000, "height": 900})
         page.goto(url)
+        trace = [{"drawings": 0, **page_metrics(page)}]
         for i, (name, is_digit, drawing) in enumerate(drawings):
             expected = name if is_digit else None
             shown = drawn_decision(page, drawing)
             in_python = rendered.answers()[i]
             rows.append({"name": name, "digit": is_digit, "page": outcome(expected, shown), "shown": shown,
                          "python": outcome(expected, in_python)})  # fmt: skip
+            if (i + 1) % args.sample_every == 0 or i + 1 == len(drawings):
+                trace.append({"drawings": i + 1, **page_metrics(page)})
         browser.close()
     results = {"variants": args.variants, "seed": args.seed, "checkpoint": args.checkpoint, "drawings": rows}
+    results["browser"] = {
+        "trace": trace,
+        "drift": {key: drift(trace, key, along="drawings", per=100) for key in PAGE_METRICS.values()},
+    }
     for kind, is_digit in (("digits", True), ("not digits", False)):
         for where in ("page", "python"):
             counts = Counter(r[where] for r in rows if r["digit"] == is_digit)

@@ -88,18 +88,19 @@ class Traffic:
         return out
 
 
-def drift(trace: list[dict[str, float | None]], key: str) -> dict[str, float] | None:
-    """The Theil-Sen slope of ``key`` per hour over the trace's second half, after the start-up's allocations have
-    settled, with its 95% interval; None with fewer than 4 samples there. Robust to the odd slow interval."""
+def drift(trace: list[dict[str, float | None]], key: str, along: str = "seconds", per: float = 3600.0) -> dict[str, float] | None:
+    """The Theil-Sen slope of ``key`` over the trace's second half, after the start-up's allocations have settled, per
+    ``per`` units of ``along`` (by default per hour), with its 95% interval; None with fewer than 4 samples there.
+    Robust to the odd slow sample. Keys: ``slope`` (per ``per``), ``low`` and ``high``."""
     from scipy.stats import theilslopes
 
     half = trace[len(trace) // 2 :]
-    points = [(row["seconds"], row[key]) for row in half if row.get(key) is not None]
+    points = [(row[along], row[key]) for row in half if row.get(key) is not None]
     if len(points) < 4:
         return None
-    seconds, values = np.array(points, dtype=float).T
-    slope, _, low, high = theilslopes(values, seconds, alpha=0.95)
-    return {"per_hour": round(3600 * slope, 3), "low": round(3600 * low, 3), "high": round(3600 * high, 3)}
+    position, values = np.array(points, dtype=float).T
+    slope, _, low, high = theilslopes(values, position, alpha=0.95)
+    return {"slope": round(per * slope, 3), "low": round(per * low, 3), "high": round(per * high, 3)}
 
 
 def server_rss_mib(pid: int) -> float:

@@ -84,7 +84,7 @@ def soak_section(results: dict[str, Any], figure: str | None) -> str:
         slope = soak["drift"].get(key)
         if slope is None:
             return "—"
-        return f"{slope['per_hour']:+,.2f} {unit}/hour ({slope['low']:+,.2f} to {slope['high']:+,.2f})"
+        return f"{slope['slope']:+,.2f} {unit}/hour ({slope['low']:+,.2f} to {slope['high']:+,.2f})"
 
     def span(key: str, unit: str = "") -> str:
         values = [row[key] for row in trace if row[key] is not None]
@@ -155,4 +155,33 @@ def drawn_section(results: dict[str, Any]) -> str:
             cells.append([kind, label, r["n"], pct(r["right"]) if kind == "digits" else "—", pct(r["wrong"]), pct(r["refused"])])
     answered = results.get("answered kinds") or {}
     tail = "Non-digits the page answered, by kind: " + (", ".join(f"{k} ({n})" for k, n in answered.items()) or "none") + "."
-    return "\n".join([intro, "", *table(header, cells), "", tail])
+    lines = [intro, "", *table(header, cells), "", tail]
+    if "browser" in results:
+        lines += ["", browser_memory(results["browser"])]
+    return "\n".join(lines)
+
+
+def browser_memory(browser: dict[str, Any]) -> str:
+    """One paragraph: the page's own memory in Chromium over the drawings, and its drift per 100 drawings."""
+    trace = browser["trace"]
+    first, last = trace[0], trace[-1]
+
+    def figure(key: str, label: str, unit: str, digits: int) -> str:
+        text = f"{label} {first[key]:,.{digits}f} → {last[key]:,.{digits}f}{unit}"
+        slope = browser["drift"].get(key)
+        if slope is not None:
+            low, high = f"{slope['low']:+.{digits}f}", f"{slope['high']:+.{digits}f}"
+            text += f", drift {slope['slope']:+.{digits}f}{unit} per 100 drawings ({low} to {high})"
+        return text
+
+    parts = [
+        figure("js_heap_mib", "JavaScript heap", " MiB", 2),
+        figure("dom_nodes", "DOM nodes", "", 0),
+        figure("event_listeners", "event listeners", "", 0),
+    ]
+    return (
+        f"The page's own memory over its {last['drawings']:,} drawings (Chromium's counters after a garbage collection, "
+        f"read {len(trace)} times; drift is the Theil-Sen slope over the second half, with its 95% interval): "
+        + "; ".join(parts)
+        + "."
+    )

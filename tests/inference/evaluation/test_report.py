@@ -62,3 +62,15 @@ def test_the_study_compares_configurations_on_the_seeds_they_share():
     extra = _trial("b", 0.990, 0.01, 0.10, 0.5)  # a poor second seed of "b" that "a" never ran
     extra.seed = 1
     assert select([*trials, extra]) == "b"
+
+
+def test_the_page_s_memory_is_reported_with_its_drift_per_100_drawings():
+    from inference.evaluation.report.serving import browser_memory
+    from inference.evaluation.soak import drift
+
+    trace = [{"drawings": 10 * i, "js_heap_mib": 2.0 + 0.001 * i, "dom_nodes": 81, "event_listeners": 33} for i in range(21)]
+    browser = {"trace": trace, "drift": {k: drift(trace, k, along="drawings", per=100) for k in trace[0] if k != "drawings"}}
+    text = browser_memory(browser)
+    assert "over its 200 drawings" in text and "read 21 times" in text
+    assert "JavaScript heap 2.00 → 2.02 MiB, drift +0.01 MiB per 100 drawings (+0.01 to +0.01)" in text
+    assert "DOM nodes 81 → 81, drift +0 per 100 drawings" in text and "event listeners 33 → 33" in text

@@ -12,7 +12,7 @@ def trace_of(values: list[float], every: float = 60.0) -> list[dict]:
 def test_drift_is_the_slope_per_hour_of_a_straight_line():
     # 0.5 MiB a minute is 30 MiB an hour; a noiseless line has a zero-width interval.
     slope = drift(trace_of([600 + 0.5 * i for i in range(20)]), "rss_mib")
-    assert slope == {"per_hour": pytest.approx(30.0), "low": pytest.approx(30.0), "high": pytest.approx(30.0)}
+    assert slope == {"slope": pytest.approx(30.0), "low": pytest.approx(30.0), "high": pytest.approx(30.0)}
 
 
 def test_drift_ignores_the_first_half_and_an_odd_outlier():
@@ -20,7 +20,7 @@ def test_drift_ignores_the_first_half_and_an_odd_outlier():
     settled = [900.0] * 10
     settled[6] = 5000.0  # one slow sample
     slope = drift(trace_of(start_up + settled), "rss_mib")
-    assert slope["per_hour"] == 0.0 and slope["low"] <= 0.0 <= slope["high"]
+    assert slope["slope"] == 0.0 and slope["low"] <= 0.0 <= slope["high"]
 
 
 def test_drift_needs_four_samples_in_the_second_half_and_skips_empty_intervals():

@@ -17,6 +17,7 @@ from inference.evaluation.serving import (  # noqa: E402
     drawn_decision,
     find_chromium,
     load_test,
+    page_metrics,
     serve_in_thread,
 )
 from inference.web import create_app  # noqa: E402
@@ -81,6 +82,23 @@ def test_a_drawn_one_is_answered_with_the_networks_votes(page):
     assert max(seen) == 255  # the 28x28 input is drawn
     dots = page.evaluate("() => Array.from(document.getElementById('votes').getContext('2d').getImageData(0, 0, 640, 330).data)")
     assert sum(1 for v in dots[3::4] if v) > 1000  # the votes are plotted
+
+
+def test_drawing_again_and_again_leaves_nothing_behind_in_the_page(page):
+    """A page left open and drawn on for hours: after the first drawings have set up what the page keeps, each further
+    drawing must add no DOM node or event listener and retain less than one pad-sized image (280x280 RGBA, 0.3 MiB)."""
+    seven = DIGITS["7"][0]  # drawn last before each reading, so that the page shows the same answer both times
+    for i in range(4):
+        drawn_decision(page, DIGITS[str(i)][0])
+    drawn_decision(page, seven)
+    before = page_metrics(page)
+    for i in range(4, 10):
+        drawn_decision(page, DIGITS[str(i)][0])
+    drawn_decision(page, seven)
+    after = page_metrics(page)
+    assert before["js_heap_mib"] > 0 and before["dom_nodes"] > 0 and before["event_listeners"] > 0
+    assert after["dom_nodes"] == before["dom_nodes"] and after["event_listeners"] == before["event_listeners"]
+    assert after["js_heap_mib"] - before["js_heap_mib"] < 280 * 280 * 4 / 2**20
 
 
 def test_an_uploaded_noise_image_gets_i_dont_know(page, noise_png):
