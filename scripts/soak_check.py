@@ -5,7 +5,7 @@ latency that creeps up shows only over hours. This sends the same mix of clients
 bodies, slow bodies, clients that leave before their answer) at a steady rate, samples the server's
 resident memory, open descriptors and threads and the interval's answer latency at a fixed
 interval, and reports each one's drift over the run's second half (a Theil-Sen slope per hour with
-its 95% interval). Writes the results page's "Over hours" section, its JSON
+its 95% interval). Writes the results page's "Serving over hours" section, its JSON
 (``docs/soak_check.json``) and ``docs/figures/soak.png``. Only 127.0.0.1 is targeted.
 
 Example::

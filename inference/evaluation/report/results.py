@@ -17,6 +17,7 @@ PAGE_SECTIONS = {
     "reliability": ("Reliability", "Not measured yet: run `python scripts/reliability.py`."),
     "mutation": ("Mutation testing", "Not measured yet: run `python scripts/mutation.py`."),
     "serving": ("Serving", "Not measured yet: run `python scripts/serve_check.py`."),
+    "soak": ("Serving over hours", "Not measured yet: run `python scripts/soak_check.py`."),
     "drawn": ("Drawn on the page", "Not measured yet: run `python scripts/page_check.py`."),
     "scale": ("Prediction at scale", "Not measured yet: run `python scripts/benchmark_predict.py`."),
     "processes": ("Training across processes", "Not measured yet: run `python scripts/benchmark_distributed.py`."),

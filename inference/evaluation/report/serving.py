@@ -175,13 +175,12 @@ def browser_memory(browser: dict[str, Any]) -> str:
         return text
 
     parts = [
-        figure("js_heap_mib", "JavaScript heap", " MiB", 2),
+        figure("js_heap_mib", "JavaScript heap", " MiB", 3),  # a kilobyte's resolution
         figure("dom_nodes", "DOM nodes", "", 0),
         figure("event_listeners", "event listeners", "", 0),
     ]
     return (
         f"The page's own memory over its {last['drawings']:,} drawings (Chromium's counters after a garbage collection, "
-        f"read {len(trace)} times; drift is the Theil-Sen slope over the second half, with its 95% interval): "
-        + "; ".join(parts)
-        + "."
+        f"read {len(trace)} times; the page driven by input events alone; drift is the Theil-Sen slope over the "
+        "second half, with its 95% interval): " + "; ".join(parts) + "."
     )

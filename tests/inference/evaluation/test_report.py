@@ -1,6 +1,8 @@
 """The report module: strict JSON, marker sections, and the study's choice made on held-out figures only."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,15 @@ def test_a_section_between_markers_is_replaced_and_the_rest_kept(tmp_path):
     assert report.between_markers(page.read_text(), "speed") == "new"
     with pytest.warns(UserWarning, match="no <!-- other:start -->"):
         report.replace_between_markers(page, "other", "x")
+
+
+def test_a_new_evaluation_keeps_every_section_a_script_writes_on_the_results_page():
+    # Each script rewrites its own section; a page rebuilt by `make train` must carry all of them over.
+    root = Path(__file__).parents[3]
+    sources = [*root.glob("scripts/*.py"), *root.glob("inference/**/*.py")]
+    written = {m for path in sources for m in re.findall(r'replace_between_markers\((?:args\.)?page, "(\w+)"', path.read_text())}
+    assert "soak" in written and "drawn" in written  # the pattern still finds the scripts' calls
+    assert written == set(report.PAGE_SECTIONS)
 
 
 def _trial(name, accuracy, abstention, corrupted, test_notmnist):
@@ -71,6 +82,6 @@ def test_the_page_s_memory_is_reported_with_its_drift_per_100_drawings():
     trace = [{"drawings": 10 * i, "js_heap_mib": 2.0 + 0.001 * i, "dom_nodes": 81, "event_listeners": 33} for i in range(21)]
     browser = {"trace": trace, "drift": {k: drift(trace, k, along="drawings", per=100) for k in trace[0] if k != "drawings"}}
     text = browser_memory(browser)
-    assert "over its 200 drawings" in text and "read 21 times" in text
-    assert "JavaScript heap 2.00 → 2.02 MiB, drift +0.01 MiB per 100 drawings (+0.01 to +0.01)" in text
+    assert "over its 200 drawings" in text and "read 21 times; the page driven by input events alone" in text
+    assert "JavaScript heap 2.000 → 2.020 MiB, drift +0.010 MiB per 100 drawings (+0.010 to +0.010)" in text
     assert "DOM nodes 81 → 81, drift +0 per 100 drawings" in text and "event listeners 33 → 33" in text
