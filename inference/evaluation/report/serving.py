@@ -68,7 +68,14 @@ def serving_section(results: dict[str, Any], screenshot: str | None) -> str:
 def soak_section(results: dict[str, Any], figure: str | None) -> str:
     """The served page over hours: what came back, and how the server's memory, descriptors, threads and latency drifted."""
     soak = results["soak"]
-    length = f"{soak['seconds'] / 3600:.1f} hours" if soak["seconds"] >= 5400 else f"{soak['seconds'] / 60:.0f} minutes"
+    seconds = soak["seconds"]
+    length = (
+        f"{seconds / 3600:.1f} hours"
+        if seconds >= 5400
+        else f"{seconds / 60:.0f} minutes"
+        if seconds >= 120
+        else f"{seconds:.0f} s"
+    )
     mix = ", ".join(f"{pct(share).replace('.0%', '%')} {kind}" for kind, share in results["soak_mix"].items())
     trace = soak["trace"]
     first, last = trace[0], trace[-1]
@@ -101,6 +108,7 @@ def soak_section(results: dict[str, Any], figure: str | None) -> str:
         ["open descriptors, first → last sample", span("fds")],
         ["open descriptors drift", drift("fds", "")],
         ["threads, first → last sample", span("threads")],
+        ["threads drift", drift("threads", "")],
         ["median latency drift", drift("p50_ms", "ms")],
     ]  # fmt: skip
     lines = [intro, "", *table(["figure", "value"], rows)]
