@@ -5,8 +5,9 @@ drawn with the mouse on the served page, and the decision the page shows is read
 drawings rendered in Python with the page's pen go through the library directly, for comparison.
 Every ``--sample-every`` drawings the page's own memory is read from Chromium (its JavaScript heap
 after a garbage collection, its DOM nodes and event listeners), so that a page left open and drawn
-on for hours would show a leak as a slope per 100 drawings. Writes the "Drawn on the page" section
-of the results page and ``docs/page_check.json``.
+on for hours would show a leak as a slope per 100 drawings; the page is driven by input events
+alone, so that Playwright's own helper script is not counted with it. Writes the "Drawn on the page"
+section of the results page and ``docs/page_check.json``.
 
 Example::
 
