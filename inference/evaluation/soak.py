@@ -115,9 +115,7 @@ def server_sample(pid: int) -> dict[str, float]:
     import psutil
 
     process = psutil.Process(pid)
-    with process.oneshot():
-        rss_mib = round(process.memory_info().rss / 2**20, 1)
-        return {"rss_mib": rss_mib, "fds": process.num_fds(), "threads": process.num_threads()}
+    return {"rss_mib": round(server_rss_mib(pid), 1), "fds": process.num_fds(), "threads": process.num_threads()}
 
 
 async def exchange(host: str, port: int, method: str, path: str, body: bytes, send: int, then: float) -> tuple[int | None, bytes]:

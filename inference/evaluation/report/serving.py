@@ -67,6 +67,12 @@ def serving_section(results: dict[str, Any], screenshot: str | None) -> str:
     return "\n".join(lines)
 
 
+def slope_text(slope: dict[str, float], digits: int, per: str) -> str:
+    """A drift (:func:`inference.evaluation.soak.drift`) as ``+slope{per} (low to high)``, signed, to ``digits`` decimals."""
+    low, high = (f"{slope[k]:+,.{digits}f}" for k in ("low", "high"))
+    return f"{slope['slope']:+,.{digits}f}{per} ({low} to {high})"
+
+
 def soak_section(results: dict[str, Any], figure: str | None) -> str:
     """The served page over hours: what came back, and how the server's memory, descriptors, threads and latency drifted."""
     soak = results["soak"]
@@ -91,9 +97,7 @@ def soak_section(results: dict[str, Any], figure: str | None) -> str:
 
     def drift(key: str, unit: str) -> str:
         slope = soak["drift"].get(key)
-        if slope is None:
-            return "—"
-        return f"{slope['slope']:+,.2f} {unit}/hour ({slope['low']:+,.2f} to {slope['high']:+,.2f})"
+        return "—" if slope is None else slope_text(slope, 2, f" {unit}/hour")
 
     def span(key: str, unit: str = "") -> str:
         values = [row[key] for row in trace if row[key] is not None]
@@ -188,8 +192,7 @@ def browser_memory(browser: dict[str, Any]) -> str:
         text = f"{label} {first[key]:,.{digits}f} → {last[key]:,.{digits}f}{unit}"
         slope = browser["drift"].get(key)
         if slope is not None:
-            low, high = f"{slope['low']:+.{digits}f}", f"{slope['high']:+.{digits}f}"
-            text += f", drift {slope['slope']:+.{digits}f}{unit} per 100 drawings ({low} to {high})"
+            text += ", drift " + slope_text(slope, digits, f"{unit} per 100 drawings")
         return text
 
     parts = [
