@@ -14,6 +14,7 @@ from bnn import BNNConfig, TrainedBNN
 from inference.data import DatasetNotFoundError, ImageSet, load_mnist, resolve_data_dir
 
 REQUIRE_DATA = os.environ.get("BNN_REQUIRE_DATA") == "1"
+REQUIRE_BROWSER = os.environ.get("BNN_REQUIRE_BROWSER") == "1"
 
 
 def skip_or_fail(why: str):
@@ -29,6 +30,20 @@ def need(loader, *args):
         return loader(*args)
     except DatasetNotFoundError as err:
         skip_or_fail(str(err))
+
+
+def need_chromium() -> str:
+    """The system's Chromium, with Playwright to drive it, or skip the test (fail instead under BNN_REQUIRE_BROWSER=1)."""
+    from inference.evaluation.serving import find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        why = "no Chromium found (Debian: apt-get install chromium)"
+        if REQUIRE_BROWSER:
+            pytest.fail(f"BNN_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    pytest.importorskip("playwright.sync_api")
+    return chromium
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -163,9 +163,16 @@ def processes_section(runs: list[dict[str, Any]]) -> str:
 
 def drawn_section(results: dict[str, Any]) -> str:
     """What the page answered to digits and to letters and shapes drawn with the mouse in Chromium."""
+    kinds = results.get("kinds")
+    templates = (
+        "every template of `inference/evaluation/drawings.py` (two ways of writing each digit; 22 letters and shapes "
+        "that are no digit)"
+        if kinds is None
+        else f"the templates of the first {kinds} digits and the first {kinds} letters and shapes of "
+        "`inference/evaluation/drawings.py` (a quick run)"
+    )
     intro = (
-        f"Written by `scripts/page_check.py`: {results['variants']} jittered variants of every template of "
-        "`inference/evaluation/drawings.py` (two ways of writing each digit; 22 letters and shapes that are no digit), "
+        f"Written by `scripts/page_check.py`: {results['variants']} jittered variants of {templates}, "
         "drawn with the mouse on the served page in Chromium; the page's decision after the last stroke. "
         '"In Python": the same drawings rendered with the page\'s pen and given to `predict_with_abstain`.'
     )

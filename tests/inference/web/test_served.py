@@ -1,7 +1,6 @@
 """The page served by uvicorn on loopback: under a bounded load, and driven in a real browser (Chromium)."""
 
 import base64
-import os
 
 import numpy as np
 import pytest
@@ -15,15 +14,13 @@ from inference.evaluation.serving import (  # noqa: E402
     decide_after,
     draw,
     drawn_decision,
-    find_chromium,
     load_test,
     page_metrics,
     serve_in_thread,
 )
 from inference.web import create_app  # noqa: E402
 from inference.web.app import answer_image, decode_image  # noqa: E402
-
-REQUIRE_BROWSER = os.environ.get("BNN_REQUIRE_BROWSER") == "1"
+from tests.conftest import need_chromium  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +46,10 @@ def test_500_requests_at_concurrency_8_get_no_5xx_and_the_right_answers(server, 
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = find_chromium()
-    if chromium is None:
-        why = "no Chromium found (Debian: apt-get install chromium)"
-        if REQUIRE_BROWSER:
-            pytest.fail(f"BNN_REQUIRE_BROWSER=1 but {why}")
-        pytest.skip(why)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
+    chromium = need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield browser
         browser.close()
