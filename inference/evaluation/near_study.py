@@ -301,6 +301,11 @@ TRIED: dict[str, dict[str, Any]] = {
     # statistic (the gate alone changes). Under the first-half split it gained, and one seed broke the 3% cap.
     "weight sampling, glyph contrast 0.25, glyph wide pen 0, Fisher's combination, class doubt, density wide pen 0.5, "
     "density 20 epochs, density hidden 800, scale lr 0.005, class density, alpha 0.02": CLASS_DOUBT,
+    # Near-digit contrast inputs (warped digits, overlays, pen strokes) beside the written characters: last measured
+    # under local reparameterisation and before the characters, where they cost accuracy.
+    "weight sampling, glyph contrast 0.25, near contrast 0.25, glyph wide pen 0, Fisher's combination, class doubt, "
+    "density wide pen 0.5, density 20 epochs, density hidden 800, scale lr 0.005, class density, alpha 0.02": CLASS_DOUBT
+    | {"near_contrast": 0.25},
     # The configuration that read best (Simard's distortions over 40 epochs) under today's gate: Fisher's combination
     # and the density trained with either pen. Under the older gate it answered too many mirrored and turned digits.
     "weight sampling, glyph contrast 0.25, distortions, 40 epochs, Fisher's combination, density wide pen 0.5, "
