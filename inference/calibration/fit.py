@@ -5,11 +5,15 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import torch
+
 from bnn import Calibration, TrainedBNN, VAEConfig
 from bnn.config import check_fields, option
 from inference.calibration.density import density_scores, train_vae
 from inference.data import ImageSet
 from inference.posterior import SCORING_SEED, summarise
+from inference.rng import forked_rng
+from inference.training.glyphs import written_glyphs
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,11 @@ class CalibrationConfig:
         "bool",
         "add the class doubt to the gate (with class_density): -log p(answered class | x), the density as a classifier",
     )
+    character_class: bool = option(
+        True,
+        "bool",
+        "train the density model on written characters too, as one more class, which the class doubt weighs each digit against",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -43,6 +52,11 @@ class CalibrationConfig:
     def with_class_doubt(self) -> bool:
         """Whether the gate scores the class doubt: asked for, and the density conditioned on the class."""
         return self.class_doubt and self.class_density
+
+    @property
+    def with_character_class(self) -> bool:
+        """Whether the density model has a class of written characters: asked for, and the class doubt in the gate."""
+        return self.character_class and self.with_class_doubt
 
     @property
     def gate_components(self) -> int:
@@ -58,6 +72,18 @@ class CalibrationConfig:
             num_classes=num_classes if self.class_density else 0,
             deskew=deskew,
         )
+
+
+def with_characters(digits: ImageSet, num_classes: int, seed: int) -> ImageSet:
+    """``digits`` (labels below ``num_classes``) and, as one more class labelled ``num_classes``, as many written
+    characters as a digit class holds on average (:func:`inference.training.glyphs.written_glyphs`, drawn once with
+    ``seed``): the density model's data under :attr:`CalibrationConfig.character_class`."""
+    n = len(digits) // num_classes
+    with forked_rng(digits.images.device, seed):
+        characters = written_glyphs(n, digits.images.device)
+    extra = torch.full((n,), num_classes, dtype=digits.labels.dtype, device=digits.labels.device)
+    labels = torch.cat([digits.labels, extra])
+    return ImageSet(f"{digits.name} and written characters", torch.cat([digits.images, characters]), labels)
 
 
 def held_out_size(num_images: int, requested: int) -> int:
@@ -107,8 +133,11 @@ def calibrate(
             stacklevel=2,
         )
     device = trained.device
-    vae_config = config.vae_config(trained.model.config.num_classes, trained.model.config.deskew)
+    num_classes = trained.model.config.num_classes
+    vae_config = config.vae_config(num_classes + config.with_character_class, trained.model.config.deskew)
     on_device = ImageSet(training.name, training.images.to(device), training.labels)
+    if config.with_character_class:
+        on_device = with_characters(on_device, num_classes, seed)
     vae = train_vae(
         on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config, wide_pen=config.density_wide_pen
     )

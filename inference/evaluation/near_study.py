@@ -56,6 +56,7 @@ AS_BEGUN: dict[str, Any] = {
     "vae_hidden_dim": 400,
     "glyph_wide_pen": 0.5,
     "class_doubt": False,
+    "character_class": False,
 }
 
 #: The chosen default of 12-04 (the gate's density 800 units wide), which the rows after it change one setting of.
@@ -76,6 +77,9 @@ WIDE_PEN_0: dict[str, Any] = DENSITY_800 | {"glyph_wide_pen": 0.0}
 
 #: The chosen default of 12-05, later (the class doubt, a third term of the gate).
 CLASS_DOUBT: dict[str, Any] = WIDE_PEN_0 | {"class_doubt": True}
+
+#: The chosen default of 12-06 (the written characters as an eleventh class of the density model).
+CHARACTER_CLASS: dict[str, Any] = CLASS_DOUBT | {"character_class": True}
 
 #: The configurations tried, by name: overrides of :class:`TrainConfig`, :class:`BNNConfig`,
 #: :class:`CalibrationConfig` and the decision :class:`Rule`, over :data:`AS_BEGUN`.
@@ -301,6 +305,10 @@ TRIED: dict[str, dict[str, Any]] = {
     # statistic (the gate alone changes). Under the first-half split it gained, and one seed broke the 3% cap.
     "weight sampling, glyph contrast 0.25, glyph wide pen 0, Fisher's combination, class doubt, density wide pen 0.5, "
     "density 20 epochs, density hidden 800, scale lr 0.005, class density, alpha 0.02": CLASS_DOUBT,
+    # The written characters as an eleventh class of the density model: the class doubt weighs the answered digit
+    # against the other digits and against a written character that is no digit.
+    "weight sampling, glyph contrast 0.25, glyph wide pen 0, Fisher's combination, class doubt, character class, "
+    "density wide pen 0.5, density 20 epochs, density hidden 800, scale lr 0.005, class density, alpha 0.02": CHARACTER_CLASS,
     # Near-digit contrast inputs (warped digits, overlays, pen strokes) beside the written characters: last measured
     # under local reparameterisation and before the characters, where they cost accuracy.
     "weight sampling, glyph contrast 0.25, near contrast 0.25, glyph wide pen 0, Fisher's combination, class doubt, "

@@ -552,7 +552,8 @@ def test_class_density_calibrates_and_predicts_under_the_answered_class(tmp_path
     fit = type(data)("fit", data.images[:400], data.labels[:400])
     held_out = type(data)("held", data.images[400:], data.labels[400:])
     model = trained_on_synthetic(400, 1000, hidden_dim=16, num_samples=20, vae_epochs=1)
-    calibrate(model, held_out, fit, CalibrationConfig(vae_epochs=2, class_density=True), num_samples=20, progress=False)
+    config = CalibrationConfig(vae_epochs=2, class_density=True, character_class=False)
+    calibrate(model, held_out, fit, config, num_samples=20, progress=False)
     assert model.calibration.vae.config.num_classes == 10
     x = synthetic(30, seed=12).images
     result = predict_with_abstain(model, x, 20)
@@ -670,3 +671,43 @@ def test_too_few_held_out_digits_warn_that_the_gate_can_refuse_nothing(fisher, w
     expected = f"with {size} held-out digits the gate's p-values are at least {smallest}: at alpha below that, {what}"
     with pytest.warns(UserWarning, match=expected):
         assert len(calibrate(trained, held_out, fit, config, num_samples=4, progress=False)) == size
+
+
+def test_written_characters_join_the_density_s_data_as_one_more_class_the_size_of_a_digit_class():
+    from inference.calibration.fit import with_characters
+
+    digits = synthetic(200, seed=3)
+    both = with_characters(digits, 10, seed=0)
+    characters = both.images[200:]
+    assert len(both) == 220 and torch.equal(both.images[:200], digits.images) and torch.equal(both.labels[:200], digits.labels)
+    assert (both.labels[200:] == 10).all() and characters.min() >= 0 and characters.max() <= 1 and (characters.sum(-1) > 5).all()
+    assert torch.equal(with_characters(digits, 10, seed=0).images, both.images)  # drawn once, by the seed
+    assert not torch.equal(with_characters(digits, 10, seed=1).images[200:], characters)
+
+
+def test_with_a_character_class_the_class_doubt_weighs_each_digit_against_the_characters_too(tmp_path):
+    """The density model gets an eleventh class; the density term stays under the answered digit, and the class
+    doubt's logsumexp runs over all eleven classes, so it is never below the doubt among the ten digits."""
+    from inference import CalibrationConfig, calibrate
+    from inference.calibration import vae_elbo
+    from inference.posterior import SCORING_SEED
+
+    data = synthetic(1400, seed=11)
+    fit = type(data)("fit", data.images[:400], data.labels[:400])
+    held_out = type(data)("held", data.images[400:], data.labels[400:])
+    model = trained_on_synthetic(400, 1000, hidden_dim=16, num_samples=20, vae_epochs=1)
+    config = CalibrationConfig(vae_epochs=2)  # the default
+    assert config.with_character_class and not CalibrationConfig(character_class=True, class_doubt=False).with_character_class
+    calibrate(model, held_out, fit, config, num_samples=20, progress=False)
+    vae = model.calibration.vae
+    assert vae.config.num_classes == 11
+    x = synthetic(30, seed=12).images
+    result = predict_with_abstain(model, x, 20)
+    answered = result.percentile_probs.argmax(-1)
+    assert torch.allclose(result.density, vae_elbo(vae, x, model.calibration.vae_particles, SCORING_SEED, classes=answered))
+    under = torch.stack([vae_elbo(vae, x, 1, SCORING_SEED, classes=torch.full((30,), k)) for k in range(11)], -1)
+    by_hand = under.logsumexp(-1) - under[torch.arange(30), answered]
+    assert torch.allclose(result.class_doubt, by_hand, atol=1e-4, rtol=1e-5)
+    assert (result.class_doubt > under[:, :10].logsumexp(-1) - under[torch.arange(30), answered]).all()
+    save_checkpoint(tmp_path / "c.pt", model)
+    assert torch.equal(predict_with_abstain(load_model(tmp_path / "c.pt"), x, 20).class_doubt, result.class_doubt)

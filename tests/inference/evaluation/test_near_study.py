@@ -105,7 +105,8 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     # "baseline" is the default of when the study began, whatever the default is today.
     model, train, gate, rule = split_overrides(CONFIGURATIONS["baseline"])
     assert TrainConfig(**train).scale_lr == 0.02 and TrainConfig().scale_lr != 0.02
-    older_density = {"density_wide_pen": 0.0, "vae_epochs": 10, "vae_hidden_dim": 400, "class_doubt": False}
+    older_density = {"density_wide_pen": 0.0, "vae_epochs": 10, "vae_hidden_dim": 400}
+    older_density |= {"class_doubt": False, "character_class": False}
     assert gate == {"class_density": False, "fisher_combination": False, **older_density}
     assert rule == {"alpha": 0.01}
     _, train, gate, rule = split_overrides(CONFIGURATIONS["scale lr 0.005, class density, alpha 0.02"])
@@ -127,6 +128,7 @@ def test_rows_keep_the_settings_they_ran_with_when_a_default_changes():
     assert CalibrationConfig().vae_hidden_dim != 400  # and its wider layers
     assert TrainConfig().glyph_wide_pen != 0.5  # and the characters drawn with the digits' pen only
     assert CalibrationConfig().class_doubt is True  # and the gate's third score: earlier rows keep two
+    assert CalibrationConfig().character_class is True  # and the density's class of written characters
 
 
 def test_today_s_defaults_are_a_row_of_the_study():
