@@ -12,7 +12,7 @@ section of the results page and ``docs/page_check.json``.
 Example::
 
     python scripts/page_check.py --checkpoint checkpoints/bnn.pt --variants 5   # 210 drawings, about 3.5 minutes
-    python scripts/page_check.py --kinds 2 --variants 1 --page '' --json ''      # a smoke run of 4 drawings
+    python scripts/page_check.py --kinds 2 --variants 1 --page '' --json ''      # a smoke run of 6 drawings
 """
 
 from __future__ import annotations
