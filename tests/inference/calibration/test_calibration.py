@@ -380,7 +380,8 @@ def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated, monkeypatch):
     )
     result = calibrate(model, held_out, fit, config, progress=False, split_seed=7)
     assert result.num_samples == 100 and len(result) == 1000
-    assert (result.vae.config.hidden_dim, result.vae.config.latent_dim, result.vae.config.num_classes) == (24, 3, 10)
+    # Conditioned on the ten digits and, by default, the written characters' class.
+    assert (result.vae.config.hidden_dim, result.vae.config.latent_dim, result.vae.config.num_classes) == (24, 3, 11)
     assert CalibrationConfig(class_density=False).vae_config(10).num_classes == 0
     assert not CalibrationConfig().vae_config(10).deskew and CalibrationConfig().vae_config(10, deskew=True).deskew
     assert result.split_seed == 7
