@@ -64,12 +64,15 @@ class CalibrationConfig:
         return 2 + self.with_class_doubt
 
     def vae_config(self, num_classes: int, deskew: bool = False) -> VAEConfig:
-        """The density model's widths, conditioned on ``num_classes`` classes when ``class_density``; ``deskew`` as the
-        classifier's (:attr:`bnn.BNNConfig.deskew`), so that the density models the images the classifier reads."""
+        """The density model's widths, conditioned on the classifier's ``num_classes`` classes when ``class_density``
+        (one more, the written characters', :attr:`with_character_class`; ``num_classes`` 0 asks for an unconditional
+        model); ``deskew`` as the classifier's (:attr:`bnn.BNNConfig.deskew`), so that the density models the images the
+        classifier reads."""
+        conditional = self.class_density and num_classes > 0
         return VAEConfig(
             hidden_dim=self.vae_hidden_dim,
             latent_dim=self.vae_latent_dim,
-            num_classes=num_classes if self.class_density else 0,
+            num_classes=num_classes + self.with_character_class if conditional else 0,
             deskew=deskew,
         )
 
@@ -134,7 +137,7 @@ def calibrate(
         )
     device = trained.device
     num_classes = trained.model.config.num_classes
-    vae_config = config.vae_config(num_classes + config.with_character_class, trained.model.config.deskew)
+    vae_config = config.vae_config(num_classes, trained.model.config.deskew)
     on_device = ImageSet(training.name, training.images.to(device), training.labels)
     if config.with_character_class:
         on_device = with_characters(on_device, num_classes, seed)

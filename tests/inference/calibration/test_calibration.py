@@ -383,6 +383,8 @@ def test_calibrate_with_its_defaults_and_a_chosen_vae(calibrated, monkeypatch):
     # Conditioned on the ten digits and, by default, the written characters' class.
     assert (result.vae.config.hidden_dim, result.vae.config.latent_dim, result.vae.config.num_classes) == (24, 3, 11)
     assert CalibrationConfig(class_density=False).vae_config(10).num_classes == 0
+    assert CalibrationConfig().vae_config(10).num_classes == 11 and CalibrationConfig().vae_config(0).num_classes == 0
+    assert CalibrationConfig(character_class=False).vae_config(10).num_classes == 10
     assert not CalibrationConfig().vae_config(10).deskew and CalibrationConfig().vae_config(10, deskew=True).deskew
     assert result.split_seed == 7
     assert result.has_class_doubt and result.class_doubt.shape == (1000,)  # the default gate's third score
