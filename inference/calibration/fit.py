@@ -44,6 +44,11 @@ class CalibrationConfig:
         "bool",
         "train the density model on written characters too, as one more class, which the class doubt weighs each digit against",
     )
+    every_character: bool = option(
+        False,
+        "bool",
+        "the characters' class holds every typeset character once, not as many random draws as a digit class holds",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -77,13 +82,14 @@ class CalibrationConfig:
         )
 
 
-def with_characters(digits: ImageSet, num_classes: int, seed: int) -> ImageSet:
+def with_characters(digits: ImageSet, num_classes: int, seed: int, every_character: bool = False) -> ImageSet:
     """``digits`` (labels below ``num_classes``) and, as one more class labelled ``num_classes``, as many written
     characters as a digit class holds on average (:func:`inference.training.glyphs.written_glyphs`, drawn once with
-    ``seed``): the density model's data under :attr:`CalibrationConfig.character_class`."""
-    n = len(digits) // num_classes
+    ``seed``), or with ``every_character`` each typeset character once: the density model's data under
+    :attr:`CalibrationConfig.character_class`."""
     with forked_rng(digits.images.device, seed):
-        characters = written_glyphs(n, digits.images.device)
+        characters = written_glyphs(None if every_character else len(digits) // num_classes, digits.images.device)
+    n = len(characters)
     extra = torch.full((n,), num_classes, dtype=digits.labels.dtype, device=digits.labels.device)
     labels = torch.cat([digits.labels, extra])
     return ImageSet(f"{digits.name} and written characters", torch.cat([digits.images, characters]), labels)
@@ -140,7 +146,7 @@ def calibrate(
     vae_config = config.vae_config(num_classes, trained.model.config.deskew)
     on_device = ImageSet(training.name, training.images.to(device), training.labels)
     if config.with_character_class:
-        on_device = with_characters(on_device, num_classes, seed)
+        on_device = with_characters(on_device, num_classes, seed, config.every_character)
     vae = train_vae(
         on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config, wide_pen=config.density_wide_pen
     )

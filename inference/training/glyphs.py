@@ -203,7 +203,7 @@ def stroke_glyph_bank(same_shape_case: bool = False) -> Tensor:
 
 
 def written_glyphs(
-    n: int,
+    n: int | None,
     device: torch.device,
     strokes: float = 0.0,
     same_shape_case: bool = False,
@@ -213,10 +213,15 @@ def written_glyphs(
     """``(n, 784)`` characters drawn at random from :func:`stroke_glyph_bank` with probability ``strokes``, else
     from :func:`glyph_bank` (both with ``same_shape_case``; uniformly, or in proportion to ``weights``, one per image of
     :func:`glyph_bank`), each under its own random distortion (:func:`inference.training.augment.random_distortion`)
-    and, for a share ``wide_pen`` of them (none by default), a pen one pixel wider."""
+    and, for a share ``wide_pen`` of them (none by default), a pen one pixel wider. ``n`` None: every character of
+    :func:`glyph_bank` once, in its order (``(len(glyph_bank()), 784)``), each under its own distortion and pen."""
     typeset = glyph_bank(same_shape_case)
     penned = stroke_glyph_bank(same_shape_case) if strokes > 0 else None
-    if weights is None:
+    if n is None and weights is not None:
+        raise ValueError("weights choose which characters to draw; with n None every character is drawn once")
+    if n is None:
+        drawn, n = typeset.clone(), len(typeset)
+    elif weights is None:
         drawn = typeset[torch.randint(len(typeset), (n,))]
     elif weights.shape != (len(typeset),):
         raise ValueError(f"weights must be one per typeset character, shape ({len(typeset)},), got {tuple(weights.shape)}")

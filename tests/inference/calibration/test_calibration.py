@@ -688,6 +688,19 @@ def test_written_characters_join_the_density_s_data_as_one_more_class_the_size_o
     assert not torch.equal(with_characters(digits, 10, seed=1).images[200:], characters)
 
 
+def test_with_every_character_the_characters_class_holds_the_typeset_bank_once(monkeypatch):
+    from inference.calibration import CalibrationConfig, fit
+    from inference.training import glyphs
+
+    bank = glyphs.glyph_bank()[:37]
+    monkeypatch.setattr(glyphs, "glyph_bank", lambda same_shape_case=False: bank)
+    digits = synthetic(200, seed=3)
+    both = fit.with_characters(digits, 10, seed=0, every_character=True)
+    assert len(both) == 237 and (both.labels[200:] == 10).all()
+    assert len(fit.with_characters(digits, 10, seed=0)) == 220  # as many as a digit class holds
+    assert CalibrationConfig(every_character=True).vae_config(10).num_classes == 11
+
+
 def test_with_a_character_class_the_class_doubt_weighs_each_digit_against_the_characters_too(tmp_path):
     """The density model gets an eleventh class; the density term stays under the answered digit, and the class
     doubt's logsumexp runs over all eleven classes, so it is never below the doubt among the ten digits."""

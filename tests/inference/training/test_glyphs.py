@@ -129,6 +129,13 @@ def test_weights_decide_which_typeset_characters_are_drawn(undistorted):
         glyphs.written_glyphs(4, torch.device("cpu"), weights=torch.ones(3))
 
 
+def test_without_a_count_every_typeset_character_is_drawn_once_in_order(undistorted):
+    bank = glyphs.glyph_bank()
+    assert torch.equal(glyphs.written_glyphs(None, torch.device("cpu")), bank)
+    with pytest.raises(ValueError, match="every character is drawn once"):
+        glyphs.written_glyphs(None, torch.device("cpu"), weights=torch.ones(len(bank)))
+
+
 def test_same_shape_case_draws_from_its_own_bank(undistorted):
     by_shape, default = glyphs.glyph_bank(same_shape_case=True), glyphs.glyph_bank()
     assert len(by_shape) > len(default)  # it leaves out fewer letters
