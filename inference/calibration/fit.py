@@ -13,6 +13,7 @@ from inference.calibration.density import density_scores, train_vae
 from inference.data import ImageSet
 from inference.posterior import SCORING_SEED, summarise
 from inference.rng import forked_rng
+from inference.training.contrast import pen_strokes
 from inference.training.glyphs import written_glyphs
 
 
@@ -49,6 +50,11 @@ class CalibrationConfig:
         "bool",
         "the characters' class holds every typeset character once, not as many random draws as a digit class holds",
     )
+    stroke_class: bool = option(
+        False,
+        "bool",
+        "give the density model one more class, random pen strokes (marks made from nothing), for the class doubt to weigh",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -64,20 +70,25 @@ class CalibrationConfig:
         return self.character_class and self.with_class_doubt
 
     @property
+    def with_stroke_class(self) -> bool:
+        """Whether the density model has a class of random pen strokes: asked for, and the class doubt in the gate."""
+        return self.stroke_class and self.with_class_doubt
+
+    @property
     def gate_components(self) -> int:
         """How many scores the gate combines: the entropy, the density, and the class doubt where it applies."""
         return 2 + self.with_class_doubt
 
     def vae_config(self, num_classes: int, deskew: bool = False) -> VAEConfig:
         """The density model's widths, conditioned on the classifier's ``num_classes`` classes when ``class_density``
-        (one more, the written characters', :attr:`with_character_class`; ``num_classes`` 0 asks for an unconditional
-        model); ``deskew`` as the classifier's (:attr:`bnn.BNNConfig.deskew`), so that the density models the images the
-        classifier reads."""
+        (one more each for the written characters, :attr:`with_character_class`, and the pen strokes,
+        :attr:`with_stroke_class`; ``num_classes`` 0 asks for an unconditional model); ``deskew`` as the classifier's
+        (:attr:`bnn.BNNConfig.deskew`), so that the density models the images the classifier reads."""
         conditional = self.class_density and num_classes > 0
         return VAEConfig(
             hidden_dim=self.vae_hidden_dim,
             latent_dim=self.vae_latent_dim,
-            num_classes=num_classes + self.with_character_class if conditional else 0,
+            num_classes=num_classes + self.with_character_class + self.with_stroke_class if conditional else 0,
             deskew=deskew,
         )
 
@@ -93,6 +104,16 @@ def with_characters(digits: ImageSet, num_classes: int, seed: int, every_charact
     extra = torch.full((n,), num_classes, dtype=digits.labels.dtype, device=digits.labels.device)
     labels = torch.cat([digits.labels, extra])
     return ImageSet(f"{digits.name} and written characters", torch.cat([digits.images, characters]), labels)
+
+
+def with_strokes(data: ImageSet, n: int, label: int, seed: int) -> ImageSet:
+    """``data`` and, as one more class labelled ``label``, ``n`` random pen strokes (as many as a digit class holds;
+    :func:`inference.training.contrast.pen_strokes`: 2-3 strokes with MNIST's pen, drawn once with ``seed``): the
+    density model's data under :attr:`CalibrationConfig.stroke_class`."""
+    with forked_rng(data.images.device, seed + 1):  # not the characters' draws
+        strokes = pen_strokes(n, data.images.device)
+    labels = torch.cat([data.labels, torch.full((n,), label, dtype=data.labels.dtype, device=data.labels.device)])
+    return ImageSet(f"{data.name} and pen strokes", torch.cat([data.images, strokes]), labels)
 
 
 def held_out_size(num_images: int, requested: int) -> int:
@@ -145,8 +166,11 @@ def calibrate(
     num_classes = trained.model.config.num_classes
     vae_config = config.vae_config(num_classes, trained.model.config.deskew)
     on_device = ImageSet(training.name, training.images.to(device), training.labels)
+    per_class = len(on_device) // num_classes
     if config.with_character_class:
         on_device = with_characters(on_device, num_classes, seed, config.every_character)
+    if config.with_stroke_class:
+        on_device = with_strokes(on_device, per_class, num_classes + config.with_character_class, seed)
     vae = train_vae(
         on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config, wide_pen=config.density_wide_pen
     )

@@ -313,6 +313,11 @@ TRIED: dict[str, dict[str, Any]] = {
     "weight sampling, glyph contrast 0.25, glyph wide pen 0, Fisher's combination, class doubt, character class, "
     "every character, density wide pen 0.5, density 20 epochs, density hidden 800, scale lr 0.005, class density, "
     "alpha 0.02": CHARACTER_CLASS | {"every_character": True},
+    # A twelfth class of the density model, random pen strokes: shapes of kinds the typeset bank holds none of, for the
+    # class doubt to weigh each digit against (the classifier's training unchanged).
+    "weight sampling, glyph contrast 0.25, glyph wide pen 0, Fisher's combination, class doubt, character class, "
+    "stroke class, density wide pen 0.5, density 20 epochs, density hidden 800, scale lr 0.005, class density, "
+    "alpha 0.02": CHARACTER_CLASS | {"stroke_class": True},
     # Near-digit contrast inputs (warped digits, overlays, pen strokes) beside the written characters: last measured
     # under local reparameterisation and before the characters, where they cost accuracy.
     "weight sampling, glyph contrast 0.25, near contrast 0.25, glyph wide pen 0, Fisher's combination, class doubt, "

@@ -701,6 +701,20 @@ def test_with_every_character_the_characters_class_holds_the_typeset_bank_once(m
     assert CalibrationConfig(every_character=True).vae_config(10).num_classes == 11
 
 
+def test_with_a_stroke_class_the_density_model_gets_pen_strokes_as_a_class_of_their_own():
+    from inference.calibration.fit import CalibrationConfig, with_strokes
+
+    digits = synthetic(200, seed=3)
+    both = with_strokes(digits, 20, 11, seed=0)
+    strokes = both.images[200:]
+    assert len(both) == 220 and torch.equal(both.images[:200], digits.images) and (both.labels[200:] == 11).all()
+    assert strokes.min() >= 0 and strokes.max() <= 1 and (strokes.sum(-1) > 5).all()
+    assert torch.equal(with_strokes(digits, 20, 11, seed=0).images, both.images)  # drawn once, by the seed
+    assert CalibrationConfig(stroke_class=True).vae_config(10).num_classes == 12
+    assert CalibrationConfig(stroke_class=True, character_class=False).vae_config(10).num_classes == 11
+    assert not CalibrationConfig(stroke_class=True, class_doubt=False).with_stroke_class
+
+
 def test_with_a_character_class_the_class_doubt_weighs_each_digit_against_the_characters_too(tmp_path):
     """The density model gets an eleventh class; the density term stays under the answered digit, and the class
     doubt's logsumexp runs over all eleven classes, so it is never below the doubt among the ten digits."""
