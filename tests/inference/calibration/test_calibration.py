@@ -639,6 +639,33 @@ def test_held_out_digits_are_scored_as_a_default_prediction_scores_them_whatever
     assert torch.allclose(again.density, model.calibration.density, atol=1e-4)
 
 
+def test_the_density_s_training_makes_the_updates_of_pyro_s_svi():
+    """One fused Adam over the VAE's parameters against ``SVI`` with ``pyro.optim.Adam``, step for step."""
+    import pyro
+    from pyro.infer import SVI, Trace_ELBO
+
+    from bnn.vae import VAE, VAEConfig
+    from inference.calibration import train_vae
+
+    data = synthetic(256, seed=5)
+    config = VAEConfig(hidden_dim=32, latent_dim=3, num_classes=10)
+    ours = train_vae(data, epochs=2, batch_size=64, seed=4, progress=False, config=config)
+    pyro.set_rng_seed(4)
+    pyro.clear_param_store()
+    reference = VAE(config)
+    svi = SVI(reference.model, reference.guide, pyro.optim.Adam({"lr": 1e-3}), Trace_ELBO())
+    generator = torch.Generator().manual_seed(4)
+    for _ in range(2):
+        for idx in torch.randperm(len(data), generator=generator).split(64):
+            svi.step(data.images[idx], data.labels[idx])
+    pyro.clear_param_store()
+    for (name, mine), theirs in zip(ours.state_dict().items(), reference.state_dict().values(), strict=True):
+        assert torch.allclose(mine, theirs, atol=1e-6), name
+    pyro.set_rng_seed(4)
+    initial = VAE(config).state_dict()["decoder.2.bias"]  # as train_vae draws it
+    assert (ours.state_dict()["decoder.2.bias"] - initial).abs().max() > 1e-3  # it trained
+
+
 def test_a_density_trained_with_the_wider_pen_finds_wide_strokes_more_familiar():
     from bnn.vae import VAEConfig
     from inference.calibration import train_vae, vae_elbo
