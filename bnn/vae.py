@@ -58,7 +58,8 @@ class VAE(nn.Module):
     ``decoder(z, y)`` and ``q(z | x, y)``, when ``config.num_classes``).
 
     ``model(x, y)`` and ``guide(x, y)`` take ``(B, input_dim)`` images in [0, 1] (and ``(B,)`` classes when
-    conditional) and train with :class:`pyro.infer.SVI`; :meth:`elbo` scores images without Pyro's bookkeeping.
+    conditional) and train on Pyro's ELBOs (with :class:`pyro.infer.SVI`, or ``Trace_ELBO().differentiable_loss`` and a
+    torch optimiser, as the calibration does); :meth:`elbo` scores images without Pyro's bookkeeping.
     """
 
     def __init__(self, config: VAEConfig | None = None) -> None:
