@@ -742,9 +742,11 @@ def test_with_a_stroke_class_the_density_model_gets_pen_strokes_as_a_class_of_th
     assert not CalibrationConfig(stroke_class=True, class_doubt=False).with_stroke_class
 
 
-def test_with_a_character_class_the_class_doubt_weighs_each_digit_against_the_characters_too(tmp_path):
-    """The density model gets an eleventh class; the density term stays under the answered digit, and the class
-    doubt's logsumexp runs over all eleven classes, so it is never below the doubt among the ten digits."""
+@pytest.mark.parametrize(("strokes", "classes"), [(False, 11), (True, 12)], ids=["characters", "and strokes"])
+def test_with_a_character_class_the_class_doubt_weighs_each_digit_against_the_characters_too(tmp_path, strokes, classes):
+    """The density model gets an eleventh class (and a twelfth, the pen strokes, with ``stroke_class``); the density
+    term stays under the answered digit, and the class doubt's logsumexp runs over every class, so it is never below
+    the doubt among the ten digits."""
     from inference import CalibrationConfig, calibrate
     from inference.calibration import vae_elbo
     from inference.posterior import SCORING_SEED
@@ -753,16 +755,16 @@ def test_with_a_character_class_the_class_doubt_weighs_each_digit_against_the_ch
     fit = type(data)("fit", data.images[:400], data.labels[:400])
     held_out = type(data)("held", data.images[400:], data.labels[400:])
     model = trained_on_synthetic(400, 1000, hidden_dim=16, num_samples=20, vae_epochs=1)
-    config = CalibrationConfig(vae_epochs=2)  # the default
+    config = CalibrationConfig(vae_epochs=2, stroke_class=strokes)  # the default, and with the strokes' class
     assert config.with_character_class and not CalibrationConfig(character_class=True, class_doubt=False).with_character_class
     calibrate(model, held_out, fit, config, num_samples=20, progress=False)
     vae = model.calibration.vae
-    assert vae.config.num_classes == 11
+    assert vae.config.num_classes == classes
     x = synthetic(30, seed=12).images
     result = predict_with_abstain(model, x, 20)
     answered = result.percentile_probs.argmax(-1)
     assert torch.allclose(result.density, vae_elbo(vae, x, model.calibration.vae_particles, SCORING_SEED, classes=answered))
-    under = torch.stack([vae_elbo(vae, x, 1, SCORING_SEED, classes=torch.full((30,), k)) for k in range(11)], -1)
+    under = torch.stack([vae_elbo(vae, x, 1, SCORING_SEED, classes=torch.full((30,), k)) for k in range(classes)], -1)
     by_hand = under.logsumexp(-1) - under[torch.arange(30), answered]
     assert torch.allclose(result.class_doubt, by_hand, atol=1e-4, rtol=1e-5)
     assert (result.class_doubt > under[:, :10].logsumexp(-1) - under[torch.arange(30), answered]).all()
