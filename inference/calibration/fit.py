@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 from bnn import Calibration, TrainedBNN, VAEConfig
 from bnn.config import check_fields, option
@@ -100,10 +101,7 @@ def with_characters(digits: ImageSet, num_classes: int, seed: int, every_charact
     :attr:`CalibrationConfig.character_class`."""
     with forked_rng(digits.images.device, seed):
         characters = written_glyphs(None if every_character else len(digits) // num_classes, digits.images.device)
-    n = len(characters)
-    extra = torch.full((n,), num_classes, dtype=digits.labels.dtype, device=digits.labels.device)
-    labels = torch.cat([digits.labels, extra])
-    return ImageSet(f"{digits.name} and written characters", torch.cat([digits.images, characters]), labels)
+    return _with_class(digits, characters, num_classes, "written characters")
 
 
 def with_strokes(data: ImageSet, n: int, label: int, seed: int) -> ImageSet:
@@ -112,8 +110,13 @@ def with_strokes(data: ImageSet, n: int, label: int, seed: int) -> ImageSet:
     density model's data under :attr:`CalibrationConfig.stroke_class`."""
     with forked_rng(data.images.device, seed + 1):  # not the characters' draws
         strokes = pen_strokes(n, data.images.device)
-    labels = torch.cat([data.labels, torch.full((n,), label, dtype=data.labels.dtype, device=data.labels.device)])
-    return ImageSet(f"{data.name} and pen strokes", torch.cat([data.images, strokes]), labels)
+    return _with_class(data, strokes, label, "pen strokes")
+
+
+def _with_class(data: ImageSet, images: Tensor, label: int, what: str) -> ImageSet:
+    """``data`` and ``images`` ``(n, 784)`` (on ``data``'s device), all labelled ``label``: one more class."""
+    extra = torch.full((len(images),), label, dtype=data.labels.dtype, device=data.labels.device)
+    return ImageSet(f"{data.name} and {what}", torch.cat([data.images, images]), torch.cat([data.labels, extra]))
 
 
 def held_out_size(num_images: int, requested: int) -> int:
@@ -170,7 +173,7 @@ def calibrate(
     if config.with_character_class:
         on_device = with_characters(on_device, num_classes, seed, config.every_character)
     if config.with_stroke_class:
-        on_device = with_strokes(on_device, per_class, num_classes + config.with_character_class, seed)
+        on_device = with_strokes(on_device, per_class, vae_config.num_classes - 1, seed)  # the last class
     vae = train_vae(
         on_device, config.vae_epochs, seed=seed, progress=progress, config=vae_config, wide_pen=config.density_wide_pen
     )
