@@ -50,6 +50,19 @@ def test_width_to_height_measures_the_ink_s_bounding_box():
     assert glyphs._width_to_height(image.T) == pytest.approx(2.5)
 
 
+def test_render_crops_to_the_ink_without_changing_the_image():
+    from PIL import Image, ImageDraw
+
+    from inference.data.preprocess import mnist_format
+
+    font = "STIXGeneral.ttf"
+    for char in ["A", "g", "\N{INTEGRAL}", "\N{RIGHTWARDS ARROW}", "\N{N-ARY SUMMATION}", ".", " "]:
+        canvas = Image.new("L", (3 * glyphs.RENDER_SIZE, 3 * glyphs.RENDER_SIZE), 0)
+        ImageDraw.Draw(canvas).text((glyphs.RENDER_SIZE, glyphs.RENDER_SIZE), char, fill=255, font=glyphs._font(font))
+        (cropped, cropped_ink), (whole, whole_ink) = glyphs.render(char, font), mnist_format(canvas)
+        assert cropped_ink == whole_ink and np.array_equal(cropped, whole), char
+
+
 def test_the_bank_is_in_mnist_format_and_has_no_bars():
     bank = glyphs.glyph_bank()
     assert bank.dtype == torch.float32 and bank.ndim == 2 and bank.shape[1] == 784 and len(bank) > 5000
