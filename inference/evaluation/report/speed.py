@@ -15,7 +15,7 @@ def speed_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows = [(f"deterministic MLP epoch (Adam, batch {e['batch_size']})", f"{e['deterministic_seconds']:.2f} s", "—")]
     for name, seconds in e["svi_seconds"].items():
         ratio = e["svi_ratio"][name]
-        rows.append((f"SVI epoch, {name}", f"{seconds:.2f} s ({seconds / e['steps'] * 1e3:.0f} ms/step), {ratio:.2f}x", "≤ 2x"))
+        rows.append((f"SVI epoch, {name}", f"{seconds:.2f} s ({seconds / e['steps'] * 1e3:.0f} ms/step), {ratio:.2f}x", "≤ 2.5x"))
     rows.append(
         (
             "SVI epoch, plain Pyro (AutoNormal, TraceMeanField_ELBO, batch 128)",
