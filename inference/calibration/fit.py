@@ -56,6 +56,9 @@ class CalibrationConfig:
         "bool",
         "give the density model one more class, random pen strokes (marks made from nothing), for the class doubt to weigh",
     )
+    character_clusters: int = option(
+        1, "positive_int", "split the written characters into this many classes of the density model, by k-means on pixels"
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -82,26 +85,34 @@ class CalibrationConfig:
 
     def vae_config(self, num_classes: int, deskew: bool = False) -> VAEConfig:
         """The density model's widths, conditioned on the classifier's ``num_classes`` classes when ``class_density``
-        (one more each for the written characters, :attr:`with_character_class`, and the pen strokes,
-        :attr:`with_stroke_class`; ``num_classes`` 0 asks for an unconditional model); ``deskew`` as the classifier's
-        (:attr:`bnn.BNNConfig.deskew`), so that the density models the images the classifier reads."""
+        (``character_clusters`` more for the written characters, :attr:`with_character_class`, and one for the pen
+        strokes, :attr:`with_stroke_class`; ``num_classes`` 0 asks for an unconditional model); ``deskew`` as the
+        classifier's (:attr:`bnn.BNNConfig.deskew`), so that the density models the images the classifier reads."""
         conditional = self.class_density and num_classes > 0
+        characters = self.character_clusters if self.with_character_class else 0
         return VAEConfig(
             hidden_dim=self.vae_hidden_dim,
             latent_dim=self.vae_latent_dim,
-            num_classes=num_classes + self.with_character_class + self.with_stroke_class if conditional else 0,
+            num_classes=num_classes + characters + self.with_stroke_class if conditional else 0,
             deskew=deskew,
         )
 
 
-def with_characters(digits: ImageSet, num_classes: int, seed: int, every_character: bool = False) -> ImageSet:
+def with_characters(digits: ImageSet, num_classes: int, seed: int, every_character: bool = False, clusters: int = 1) -> ImageSet:
     """``digits`` (labels below ``num_classes``) and, as one more class labelled ``num_classes``, as many written
     characters as a digit class holds on average (:func:`inference.training.glyphs.written_glyphs`, drawn once with
     ``seed``), or with ``every_character`` each typeset character once: the density model's data under
-    :attr:`CalibrationConfig.character_class`."""
+    :attr:`CalibrationConfig.character_class`. With ``clusters`` > 1 the characters are that many classes, labelled
+    from ``num_classes`` on by k-means on their pixels (:attr:`CalibrationConfig.character_clusters`)."""
     with forked_rng(digits.images.device, seed):
         characters = written_glyphs(None if every_character else len(digits) // num_classes, digits.images.device)
-    return _with_class(digits, characters, num_classes, "written characters")
+    labels: int | Tensor = num_classes
+    if clusters > 1:
+        from sklearn.cluster import KMeans  # only for this option
+
+        found = KMeans(n_clusters=clusters, n_init=4, random_state=seed).fit_predict(characters.cpu().double().numpy())
+        labels = num_classes + torch.from_numpy(found).to(digits.labels.dtype)
+    return _with_class(digits, characters, labels, "written characters")
 
 
 def with_strokes(data: ImageSet, n: int, label: int, seed: int) -> ImageSet:
@@ -113,9 +124,13 @@ def with_strokes(data: ImageSet, n: int, label: int, seed: int) -> ImageSet:
     return _with_class(data, strokes, label, "pen strokes")
 
 
-def _with_class(data: ImageSet, images: Tensor, label: int, what: str) -> ImageSet:
-    """``data`` and ``images`` ``(n, 784)`` (on ``data``'s device), all labelled ``label``: one more class."""
-    extra = torch.full((len(images),), label, dtype=data.labels.dtype, device=data.labels.device)
+def _with_class(data: ImageSet, images: Tensor, label: int | Tensor, what: str) -> ImageSet:
+    """``data`` and ``images`` ``(n, 784)`` (on ``data``'s device), labelled ``label``: one more class, or one
+    ``(n,)`` label per image."""
+    if isinstance(label, Tensor):
+        extra = label.to(data.labels.device)
+    else:
+        extra = torch.full((len(images),), label, dtype=data.labels.dtype, device=data.labels.device)
     return ImageSet(f"{data.name} and {what}", torch.cat([data.images, images]), torch.cat([data.labels, extra]))
 
 
@@ -171,7 +186,7 @@ def calibrate(
     on_device = ImageSet(training.name, training.images.to(device), training.labels)
     per_class = len(on_device) // num_classes
     if config.with_character_class:
-        on_device = with_characters(on_device, num_classes, seed, config.every_character)
+        on_device = with_characters(on_device, num_classes, seed, config.every_character, config.character_clusters)
     if config.with_stroke_class:
         on_device = with_strokes(on_device, per_class, vae_config.num_classes - 1, seed)  # the last class
     vae = train_vae(

@@ -742,11 +742,33 @@ def test_with_a_stroke_class_the_density_model_gets_pen_strokes_as_a_class_of_th
     assert not CalibrationConfig(stroke_class=True, class_doubt=False).with_stroke_class
 
 
-@pytest.mark.parametrize(("strokes", "classes"), [(False, 11), (True, 12)], ids=["characters", "and strokes"])
-def test_with_a_character_class_the_class_doubt_weighs_each_digit_against_the_characters_too(tmp_path, strokes, classes):
-    """The density model gets an eleventh class (and a twelfth, the pen strokes, with ``stroke_class``); the density
-    term stays under the answered digit, and the class doubt's logsumexp runs over every class, so it is never below
-    the doubt among the ten digits."""
+def test_character_clusters_split_the_characters_by_kmeans_into_classes_after_the_digits():
+    from inference.calibration.fit import CalibrationConfig, with_characters
+
+    digits = synthetic(300, seed=3)
+    one, three = with_characters(digits, 10, seed=0), with_characters(digits, 10, seed=0, clusters=3)
+    assert torch.equal(one.images, three.images) and torch.equal(three.labels[:300], digits.labels)
+    labels = three.labels[300:]
+    assert sorted(labels.unique().tolist()) == [10, 11, 12]
+    # Each character in the class of its nearest k-means centre (a centre is its class's mean image).
+    centres = torch.stack([one.images[300:][labels == k].mean(0) for k in (10, 11, 12)]).double()
+    assert torch.equal(10 + torch.cdist(one.images[300:].double(), centres).argmin(-1), labels)
+    assert CalibrationConfig(character_clusters=3).vae_config(10).num_classes == 13
+    assert CalibrationConfig(character_clusters=3, stroke_class=True).vae_config(10).num_classes == 14
+    assert CalibrationConfig(character_clusters=3, character_class=False).vae_config(10).num_classes == 10
+
+
+@pytest.mark.parametrize(
+    ("strokes", "clusters", "classes"),
+    [(False, 1, 11), (True, 1, 12), (False, 3, 13)],
+    ids=["characters", "and strokes", "characters in three classes"],
+)
+def test_with_a_character_class_the_class_doubt_weighs_each_digit_against_the_characters_too(
+    tmp_path, strokes, clusters, classes
+):
+    """The density model gets an eleventh class (a twelfth, the pen strokes, with ``stroke_class``; the characters
+    as several classes with ``character_clusters``); the density term stays under the answered digit, and the class
+    doubt's logsumexp runs over every class, so it is never below the doubt among the ten digits."""
     from inference import CalibrationConfig, calibrate
     from inference.calibration import vae_elbo
     from inference.posterior import SCORING_SEED
@@ -755,7 +777,7 @@ def test_with_a_character_class_the_class_doubt_weighs_each_digit_against_the_ch
     fit = type(data)("fit", data.images[:400], data.labels[:400])
     held_out = type(data)("held", data.images[400:], data.labels[400:])
     model = trained_on_synthetic(400, 1000, hidden_dim=16, num_samples=20, vae_epochs=1)
-    config = CalibrationConfig(vae_epochs=2, stroke_class=strokes)  # the default, and with the strokes' class
+    config = CalibrationConfig(vae_epochs=2, stroke_class=strokes, character_clusters=clusters)
     assert config.with_character_class and not CalibrationConfig(character_class=True, class_doubt=False).with_character_class
     calibrate(model, held_out, fit, config, num_samples=20, progress=False)
     vae = model.calibration.vae
