@@ -81,11 +81,18 @@ def _font(name: str) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(_font_path(name), RENDER_SIZE)
 
 
-def render(char: str, font: str) -> tuple[np.ndarray, bool]:
-    """``char`` typeset in ``font`` (a file name in :data:`FONTS`), white on black, in MNIST's format: a ``(28, 28)``
-    float32 image and whether it has ink (:func:`inference.data.preprocess.mnist_format`)."""
+def typeset(char: str, font: str) -> Image.Image:
+    """``char`` in ``font`` (a file name in :data:`FONTS`), white on a black canvas of three ems a side, placed at
+    its middle em."""
     canvas = Image.new("L", (3 * RENDER_SIZE, 3 * RENDER_SIZE), 0)
     ImageDraw.Draw(canvas).text((RENDER_SIZE, RENDER_SIZE), char, fill=255, font=_font(font))
+    return canvas
+
+
+def render(char: str, font: str) -> tuple[np.ndarray, bool]:
+    """``char`` typeset in ``font`` (:func:`typeset`), in MNIST's format: a ``(28, 28)`` float32 image and whether it
+    has ink (:func:`inference.data.preprocess.mnist_format`)."""
+    canvas = typeset(char, font)
     box = canvas.getbbox()
     if box is not None and min(box[:2]) >= 1 and box[2] < canvas.width and box[3] < canvas.height:
         # The ink with a black frame of one pixel: mnist_format gives the same image as from the whole canvas (its
