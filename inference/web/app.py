@@ -29,6 +29,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image, UnidentifiedImageError
 
 from bnn import TrainedBNN
+from inference.data.images import upright
 from inference.predictive import predict_with_abstain
 from inference.web.limits import BODY_TIMEOUT_S, MAX_PIXELS, MAX_UPLOAD_BYTES, QUEUE_SIZE
 from inference.web.queue import ClientGone, PredictionQueue, QueueFull
@@ -43,15 +44,15 @@ class BadUpload(Exception):
 
 
 def decode_image(body: bytes) -> Image.Image:
-    """The image in ``body``, fully decoded; :class:`BadUpload` (4xx) for anything else."""
+    """The image in ``body``, fully decoded and upright (:func:`inference.data.images.upright`); :class:`BadUpload`
+    (4xx) for anything else."""
     if not body:
         raise BadUpload(400, "the upload is empty: send a PNG or JPEG image")
     try:
         with Image.open(io.BytesIO(body)) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise BadUpload(413, f"the image is {image.width}x{image.height}; at most {MAX_PIXELS:,} pixels")
-            image.load()
-            return image.copy()
+            return upright(image)
     except UnidentifiedImageError:
         raise BadUpload(415, "this is not an image PIL can read: send a PNG or JPEG") from None
     except Image.DecompressionBombError as err:
