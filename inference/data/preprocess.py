@@ -7,7 +7,9 @@ a digit written on paper is dark ink on a light page, of any size and anywhere i
 
 1. grayscale in [0, 1] (transparent pixels become the background);
 2. invert when the background (the median of the border) is light;
-3. subtract the background and stretch the ink to full contrast;
+3. subtract the background and stretch the ink to full contrast (the background is the border's median; in a
+   photo, a smooth surface fitted to the border where the light falls unevenly, :func:`background`, and the
+   sensor's grain is set to the page);
 4. crop to the ink's bounding box;
 5. scale to fit 20x20, keeping the aspect ratio (antialiased);
 6. shift so that the centre of mass lands at pixel (14, 14) of a 28x28 frame.
@@ -37,6 +39,12 @@ CENTRE = (14.0, 14.0)
 MIN_CONTRAST = 0.15
 #: After stretching, pixels above this count as ink for the bounding box (ignores faint paper texture).
 INK_LEVEL = 0.2
+#: A photo's grain: pixels within this many of its standard deviations of the page are page.
+NOISE_LEVELS = 5.0
+#: Images at least this many pixels on their shorter side are photos, whose light and grain vary across the page;
+#: a smaller one is a crop the size of a dataset's digit (MNIST's 28, USPS's 16), often cut tight, whose border
+#: holds ink as well as page: its page is the border's median, as MNIST's own scans had.
+PHOTO_SIDE = 64
 
 ACCEPTED = "a PIL image, a 2-D array (H, W) of floats in [0, 1] or uint8, a 3-D stack (N, H, W) of them, or a list of these"
 
@@ -70,6 +78,50 @@ def _gray(image: Image.Image | np.ndarray) -> np.ndarray:
     return array
 
 
+def _border(gray: np.ndarray) -> np.ndarray:
+    """The outermost pixels of a 2-D array: top row, bottom row, left column, right column."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
+def _noise(ink: np.ndarray) -> float:
+    """The standard deviation of a photo's grain in ``ink`` (page at 0, not yet clipped), from the border's median
+    absolute deviation (robust to ink on up to half of the border): 0 for a page without grain."""
+    border = _border(ink)
+    return 1.4826 * float(np.median(np.abs(border - np.median(border))))
+
+
+def background(gray: np.ndarray, iterations: int = 5) -> float | np.ndarray:
+    """The page under the ink of a 2-D ``gray`` (ink lighter than the page): the border's median, or, where the light
+    falls unevenly across a photo, a quadratic surface in the pixel's row and column fitted to the border.
+
+    The border samples the light all around the frame. Its residuals from the median are fitted by least squares,
+    keeping only those within ``MIN_CONTRAST / 2`` of the fit so far (ink that touches the frame is not page), and
+    refitted ``iterations`` times. Unevenness under ``MIN_CONTRAST / 2`` across the frame cannot move the ink's
+    outline, and ink that touches the frame (a scan cropped tight) leaves that much: there the median stands, a float
+    (as before 12-06). Otherwise the surface, an array of ``gray``'s shape.
+    """
+    height, width = gray.shape
+    border = _border(gray)
+    level = float(np.median(border))
+    residual = border - level
+    if not residual.any():
+        return level
+    rows = np.concatenate([np.zeros(width), np.full(width, height - 1), np.arange(height), np.arange(height)])
+    cols = np.concatenate([np.arange(width), np.arange(width), np.zeros(height), np.full(height, width - 1)])
+
+    def terms(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        u, v = 2 * r / max(height - 1, 1) - 1, 2 * c / max(width - 1, 1) - 1  # in [-1, 1]
+        return np.stack(np.broadcast_arrays(np.ones_like(u), u, v, u * u, v * v, u * v), -1)
+
+    design, fitted = terms(rows, cols), np.zeros_like(residual)
+    for _ in range(iterations):
+        page = np.abs(residual - fitted) <= MIN_CONTRAST / 2
+        coefficients = np.linalg.lstsq(design[page], residual[page], rcond=None)[0]
+        fitted = design @ coefficients
+    surface = terms(np.arange(height)[:, None], np.arange(width)[None, :]) @ coefficients
+    return level + surface if np.ptp(surface) > MIN_CONTRAST / 2 else level
+
+
 def mnist_format(image: Image.Image | np.ndarray) -> tuple[np.ndarray, bool]:
     """One image in MNIST's format.
 
@@ -88,14 +140,18 @@ def mnist_format(image: Image.Image | np.ndarray) -> tuple[np.ndarray, bool]:
     blank = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     if gray.size == 0:
         return blank, False
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(border) > 0.5:
-        gray, border = 1.0 - gray, 1.0 - border
-    background = float(np.median(border))
-    contrast = float(gray.max()) - background
+    if np.median(_border(gray)) > 0.5:
+        gray = 1.0 - gray
+    photo = min(gray.shape) >= PHOTO_SIDE
+    ink = gray - (background(gray) if photo else float(np.median(_border(gray))))
+    contrast = float(ink.max())
     if contrast < MIN_CONTRAST:
         return blank, False
-    ink = np.clip((gray - background) / contrast, 0.0, 1.0)
+    ink /= contrast
+    # A photo's grain (measured before clipping, which would hide half of it) is no ink: below NOISE_LEVELS of its
+    # standard deviations every pixel is page, and the rest is stretched again. A page without grain is unchanged.
+    floor = min(NOISE_LEVELS * _noise(ink), 0.5) if photo else 0.0
+    ink = np.clip((ink - floor) / (1.0 - floor), 0.0, 1.0)
     rows, cols = np.nonzero(ink > INK_LEVEL)
     ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     height, width = ink.shape
