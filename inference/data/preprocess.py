@@ -109,16 +109,20 @@ def background(gray: np.ndarray, iterations: int = 5) -> float | np.ndarray:
     rows = np.concatenate([np.zeros(width), np.full(width, height - 1), np.arange(height), np.arange(height)])
     cols = np.concatenate([np.arange(width), np.arange(width), np.zeros(height), np.full(height, width - 1)])
 
-    def terms(r: np.ndarray, c: np.ndarray) -> np.ndarray:
-        u, v = 2 * r / max(height - 1, 1) - 1, 2 * c / max(width - 1, 1) - 1  # in [-1, 1]
-        return np.stack(np.broadcast_arrays(np.ones_like(u), u, v, u * u, v * v, u * v), -1)
+    def unit(index: np.ndarray, size: int) -> np.ndarray:
+        return 2 * index / max(size - 1, 1) - 1  # rows and columns in [-1, 1]
 
-    design, fitted = terms(rows, cols), np.zeros_like(residual)
+    u, v = unit(rows, height), unit(cols, width)
+    design = np.stack([np.ones_like(u), u, v, u * u, v * v, u * v], -1)
+    fitted = np.zeros_like(residual)
     for _ in range(iterations):
         page = np.abs(residual - fitted) <= MIN_CONTRAST / 2
         coefficients = np.linalg.lstsq(design[page], residual[page], rcond=None)[0]
         fitted = design @ coefficients
-    surface = terms(np.arange(height)[:, None], np.arange(width)[None, :]) @ coefficients
+    # The surface term by term, each a row or a column broadcast: no (height, width, 6) array for a large photo.
+    a, b, c, d, e, f = coefficients
+    u, v = unit(np.arange(height), height)[:, None], unit(np.arange(width), width)[None, :]
+    surface = (a + b * u + d * u * u) + (c + e * v + f * u) * v
     return level + surface if np.ptp(surface) > MIN_CONTRAST / 2 else level
 
 
