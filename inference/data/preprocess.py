@@ -96,9 +96,9 @@ def background(gray: np.ndarray, iterations: int = 5) -> float | np.ndarray:
 
     The border samples the light all around the frame. Its residuals from the median are fitted by least squares,
     keeping only those within ``MIN_CONTRAST / 2`` of the fit so far (ink that touches the frame is not page), and
-    refitted ``iterations`` times. Unevenness under ``MIN_CONTRAST / 2`` across the frame cannot move the ink's
-    outline, and ink that touches the frame (a scan cropped tight) leaves that much: there the median stands, a float
-    (as before 12-06). Otherwise the surface, an array of ``gray``'s shape.
+    refitted ``iterations`` times. A surface that varies by at most ``MIN_CONTRAST / 2`` across the frame (half the
+    faintest ink's contrast) is taken for the flat page it nearly is, and the median stands, a float, as before
+    12-06: so does an evenly lit page, whose residuals are all 0. Otherwise the surface, an array of ``gray``'s shape.
     """
     height, width = gray.shape
     border = _border(gray)
