@@ -44,7 +44,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--large", type=int, default=100_000, help="inputs for the second memory probe (default: 100000)")
     p.add_argument("--no-full-train", action="store_true", help="skip timing the full default training + evaluation")
     p.add_argument("--json", default="docs/benchmark.json", help="JSON output (default: docs/benchmark.json)")
-    p.add_argument("--page", default="docs/results.md", help="results page whose Speed section to rewrite ('' to skip)")
+    p.add_argument(
+        "--page",
+        default="docs/results.md",
+        type=report.section_page,
+        help="results page whose Speed section to rewrite ('' to skip)",
+    )
     p.add_argument("--rss-probe", type=int, default=None, help=argparse.SUPPRESS)
     return p
 

@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=3, help="epochs per run (default: 3)")
     p.add_argument("--results", default="docs/distributed_benchmark.json", help="JSON output ('' to skip)")
     p.add_argument(
-        "--page", default="docs/results.md", help="results page whose Training across processes section to rewrite ('' to skip)"
+        "--page",
+        default="docs/results.md",
+        type=report.section_page,
+        help="results page whose Training across processes section to rewrite ('' to skip)",
     )
     args = p.parse_args(argv)
     rows = []

@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--generated", type=int, nargs="+", default=[100_000, 1_000_000], help="generated set sizes")
     p.add_argument("--results", default="docs/predict_benchmark.json", help="JSON output ('' to skip)")
     p.add_argument(
-        "--page", default="docs/results.md", help="results page whose Prediction at scale section to rewrite ('' to skip)"
+        "--page",
+        default="docs/results.md",
+        type=report.section_page,
+        help="results page whose Prediction at scale section to rewrite ('' to skip)",
     )
     # One case, in a child process (used by the parent run).
     p.add_argument("--case", choices=("files", "generated"), help=argparse.SUPPRESS)

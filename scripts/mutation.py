@@ -57,7 +57,12 @@ def sample_mutants(names: list[str], size: int | None, seed: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--page", default="docs/results.md", help="results page whose Mutation section to rewrite ('' to skip)")
+    p.add_argument(
+        "--page",
+        default="docs/results.md",
+        type=report.section_page,
+        help="results page whose Mutation section to rewrite ('' to skip)",
+    )
     p.add_argument("--sample", type=int, default=None, help="test a random sample of this many mutants (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     p.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default: 2)")

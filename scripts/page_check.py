@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help=f"default: {DEFAULT_CHECKPOINT}")
     p.add_argument("--variants", type=int, default=5, help="jittered variants of every template (default: 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the jitter (default: 0)")
-    p.add_argument("--page", default="docs/results.md", help="results page whose section to rewrite ('' to skip)")
+    p.add_argument(
+        "--page", default="docs/results.md", type=report.section_page, help="results page whose section to rewrite ('' to skip)"
+    )
     p.add_argument("--json", default="docs/page_check.json", help="JSON output ('' to skip)")
     p.add_argument("--sample-every", type=int, default=10, help="drawings between samples of the page's memory (default: 10)")
     p.add_argument("--kinds", type=int, default=None, help="draw only the first N digits and N other kinds (a quick run)")

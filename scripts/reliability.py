@@ -41,7 +41,9 @@ class Collector:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--page", default="docs/results.md", help="results page to update ('' to print only)")
+    p.add_argument(
+        "--page", default="docs/results.md", type=report.section_page, help="results page to update ('' to print only)"
+    )
     p.add_argument("--examples", type=int, default=2000, help="hypothesis examples per property (default: 2000)")
     args = p.parse_args(argv)
     collector = Collector()

@@ -41,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--body-timeout", type=float, default=2.0, help="the server's body timeout in the soak (default: 2)")
     p.add_argument("--burst", type=int, default=2000, help="requests sent at once in the burst (default: 2000; 0 skips it)")
     p.add_argument("--burst-queue", type=int, default=8, help="the server's queue size in the burst (default: 8)")
-    p.add_argument("--page", default="docs/results.md", help="results page whose Serving section to rewrite ('' to skip)")
+    p.add_argument(
+        "--page",
+        default="docs/results.md",
+        type=report.section_page,
+        help="results page whose Serving section to rewrite ('' to skip)",
+    )
     p.add_argument("--json", default="docs/serve_check.json", help="JSON output ('' to skip)")
     p.add_argument("--screenshot", default="docs/figures/serve.png", help="where to save the page ('' to skip)")
     args = p.parse_args(argv)

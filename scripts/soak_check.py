@@ -34,7 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=10.0, help="requests arriving per second (default: 10)")
     p.add_argument("--trace-every", type=float, default=60.0, help="seconds between samples of the server (default: 60)")
     p.add_argument("--body-timeout", type=float, default=2.0, help="the server's body timeout (default: 2)")
-    p.add_argument("--page", default="docs/results.md", help="results page whose soak section to rewrite ('' to skip)")
+    p.add_argument(
+        "--page",
+        default="docs/results.md",
+        type=report.section_page,
+        help="results page whose soak section to rewrite ('' to skip)",
+    )
     p.add_argument("--json", default="docs/soak_check.json", help="JSON output ('' to skip)")
     p.add_argument("--figure", default="docs/figures/soak.png", help="the trace's figure ('' to skip)")
     args = p.parse_args(argv)

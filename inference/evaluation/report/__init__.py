@@ -6,7 +6,15 @@ and leaves the rest of a page alone.
 """
 
 from inference.evaluation.report.contenders import contenders_page, contenders_seeds_page
-from inference.evaluation.report.markdown import between_markers, mean_sd, pct, plain_json, replace_between_markers, write_json
+from inference.evaluation.report.markdown import (
+    between_markers,
+    mean_sd,
+    pct,
+    plain_json,
+    replace_between_markers,
+    section_page,
+    write_json,
+)
 from inference.evaluation.report.ood import ood_page, ood_winners
 from inference.evaluation.report.peers import compile_lines, peers_page
 from inference.evaluation.report.reliability import mutation_section, reliability_section
@@ -49,6 +57,7 @@ __all__ = [
     "replace_between_markers",
     "results_page",
     "scale_section",
+    "section_page",
     "serving_section",
     "soak_section",
     "speed_rows",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import warnings
@@ -20,6 +21,16 @@ def between_markers(text: str, name: str) -> str | None:
     if start not in text or end not in text:
         return None
     return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def section_page(value: str) -> str:
+    """The ``type`` of a script's ``--page`` whose section it rewrites: ``''`` (skip) or an existing page, checked as
+    the arguments are read, so that a wrong path stops the script before its run rather than after it."""
+    if value and not Path(value).is_file():
+        raise argparse.ArgumentTypeError(
+            f"no page at {value} (from {Path.cwd()}): give an existing results page whose section to rewrite, or '' to skip"
+        )
+    return value
 
 
 def replace_between_markers(path: str | Path, name: str, body: str) -> None:

@@ -1,5 +1,6 @@
 """The report module: strict JSON, marker sections, and the study's choice made on held-out figures only."""
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -34,6 +35,20 @@ def test_a_new_evaluation_keeps_every_section_a_script_writes_on_the_results_pag
     written = {m for path in sources for m in re.findall(r'replace_between_markers\((?:args\.)?page, "(\w+)"', path.read_text())}
     assert "soak" in written and "drawn" in written  # the pattern still finds the scripts' calls
     assert written == set(report.PAGE_SECTIONS)
+
+
+def test_a_missing_results_page_stops_a_script_as_its_arguments_are_read(tmp_path):
+    page = tmp_path / "results.md"
+    with pytest.raises(argparse.ArgumentTypeError, match="no page at .*results.md"):
+        report.section_page(str(page))
+    page.write_text("# Results\n")
+    assert report.section_page(str(page)) == str(page) and report.section_page("") == ""
+    # Every script that rewrites a section of a page reads its --page that way, not after its run.
+    root = Path(__file__).parents[3]
+    for script in root.glob("scripts/*.py"):
+        source = script.read_text()
+        if "replace_between_markers(args.page" in source or "publish_speed(" in source:
+            assert re.search(r'"--page",[^)]*type=report\.section_page', source), script.name
 
 
 def _trial(name, accuracy, abstention, corrupted, test_notmnist):
