@@ -7,7 +7,7 @@ from PIL import Image
 from scipy import ndimage
 
 from inference import predict_with_abstain
-from inference.data import mnist_format, mnist_format_batch
+from inference.data import mnist_format, mnist_format_batch, preprocess
 from inference.data.preprocess import CENTRE, DIGIT_BOX, PHOTO_SIDE, background
 from inference.evaluation.sets import on_paper
 from inference.predictive import NO_INK
@@ -132,8 +132,6 @@ def test_mnist_digits_rerendered_large_off_centre_and_dark_on_light_keep_their_a
 def test_a_crop_the_size_of_a_dataset_s_digit_keeps_the_border_s_median_as_its_page(monkeypatch):
     """Below PHOTO_SIDE the border of a tight crop holds ink as well as page: no surface and no grain floor, so such
     a crop (USPS's, MNIST's) reads as it did before photos were modelled; as a photo, the same crop would not."""
-    from inference.data import preprocess
-
     crop = np.zeros((PHOTO_SIDE - 1, PHOTO_SIDE - 1))
     crop[:, :20] = np.linspace(0.0, 0.4, PHOTO_SIDE - 1)[:, None]  # faint ink along a third of the frame
     crop[20:40, 30:34] = 1.0
