@@ -30,7 +30,19 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
         with Image.open(path) as image:
             return upright(image)
     except UNREADABLE as err:
-        raise ValueError(f"cannot read {path} as an image: {err}") from None
+        hint = " (a HEIC/HEIF photo, as phones save them: convert it to JPEG or PNG)" if _is_heif(path) else ""
+        raise ValueError(f"cannot read {path} as an image: {err}{hint}") from None
+
+
+def _is_heif(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` starts as a HEIF container does (an ISO box ``ftyp`` of a HEIF brand), which
+    Pillow cannot read without a plugin."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
 
 def high_depth_to_unit(image: Image.Image) -> np.ndarray:

@@ -51,3 +51,15 @@ def test_an_upload_is_decoded_upright_and_reads_as_the_upright_digit():
     assert np.abs(sideways_digit - upright_digit).mean() < 0.02
     turned_digit, _ = mnist_format(seven().transpose(Image.Transpose.ROTATE_90))
     assert np.abs(turned_digit - upright_digit).mean() > 0.1  # what the network saw before: another shape
+
+
+def test_a_heic_photo_is_named_as_such_in_the_error(tmp_path):
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))  # a HEIF header, no image Pillow reads
+    with pytest.raises(ValueError, match="HEIC/HEIF photo.*convert it to JPEG or PNG"):
+        read_image(path)
+    other = tmp_path / "notes.png"
+    other.write_bytes(b"not an image at all")
+    with pytest.raises(ValueError, match="cannot read") as refused:
+        read_image(other)
+    assert "HEIC" not in str(refused.value)
