@@ -144,10 +144,11 @@ def mnist_format(image: Image.Image | np.ndarray) -> tuple[np.ndarray, bool]:
     blank = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     if gray.size == 0:
         return blank, False
-    if np.median(_border(gray)) > 0.5:
-        gray = 1.0 - gray
+    border = _border(gray)
+    if np.median(border) > 0.5:
+        gray, border = 1.0 - gray, 1.0 - border
     photo = min(gray.shape) >= PHOTO_SIDE
-    ink = gray - (background(gray) if photo else float(np.median(_border(gray))))
+    ink = gray - (background(gray) if photo else float(np.median(border)))
     contrast = float(ink.max())
     if contrast < MIN_CONTRAST:
         return blank, False
@@ -155,7 +156,9 @@ def mnist_format(image: Image.Image | np.ndarray) -> tuple[np.ndarray, bool]:
     # A photo's grain (measured before clipping, which would hide half of it) is no ink: below NOISE_LEVELS of its
     # standard deviations every pixel is page, and the rest is stretched again. A page without grain is unchanged.
     floor = min(NOISE_LEVELS * _noise(ink), 0.5) if photo else 0.0
-    ink = np.clip((ink - floor) / (1.0 - floor), 0.0, 1.0)
+    if floor:
+        ink = (ink - floor) / (1.0 - floor)
+    ink = np.clip(ink, 0.0, 1.0)
     rows, cols = np.nonzero(ink > INK_LEVEL)
     ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     height, width = ink.shape
