@@ -10,9 +10,10 @@ a digit written on paper is dark ink on a light page, of any size and anywhere i
 3. subtract the background and stretch the ink to full contrast (the background is the border's median; in a
    photo, a smooth surface fitted to the border where the light falls unevenly, :func:`background`, and the
    sensor's grain is set to the page);
-4. crop to the ink's bounding box;
-5. scale to fit 20x20, keeping the aspect ratio (antialiased);
-6. shift so that the centre of mass lands at pixel (14, 14) of a 28x28 frame.
+4. in a photo, take out a ruled or squared page's printed lines (:func:`remove_rules`);
+5. crop to the ink's bounding box;
+6. scale to fit 20x20, keeping the aspect ratio (antialiased);
+7. shift so that the centre of mass lands at pixel (14, 14) of a 28x28 frame.
 
 An image whose ink is too faint to tell from its background (a blank page or canvas) has no
 digit; it comes back all black with ``has_ink`` False, and the predictive refuses it.
@@ -20,6 +21,7 @@ digit; it comes back all black with ``has_ink`` False, and the predictive refuse
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +47,15 @@ NOISE_LEVELS = 5.0
 #: a smaller one is a crop the size of a dataset's digit (MNIST's 28, USPS's 16), often cut tight, whose border
 #: holds ink as well as page: its page is the border's median, as MNIST's own scans had.
 PHOTO_SIDE = 64
+#: A ruled page's printed lines are fainter than the writing: after the stretch (the writing's darkest at 1), a line
+#: across the frame whose ink sits at most this high is a rule. A notebook's rules are about 0.3.
+RULE_LEVEL = 0.6
+#: A rule crosses at least this share of the frame, with the page mostly clear on both sides of it.
+RULE_SPAN = 0.9
+#: How far a photo's rules may tilt from the frame's rows or columns, in degrees.
+RULE_TILT = 10.0
+#: Rules are found on the photo max-pooled to at most this many pixels a side, then taken out at full size.
+RULE_SEARCH_SIDE = 256
 
 ACCEPTED = "a PIL image, a 2-D array (H, W) of floats in [0, 1] or uint8, a 3-D stack (N, H, W) of them, or a list of these"
 
@@ -126,6 +137,128 @@ def background(gray: np.ndarray, iterations: int = 5) -> float | np.ndarray:
     return level + surface if np.ptp(surface) > MIN_CONTRAST / 2 else level
 
 
+@functools.lru_cache(maxsize=8)
+def _shear(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The geometry of a ``height`` x ``width`` frame sheared by each tilt the rules may have: ``(tilts, shifts, rows,
+    span)``. Sheared row ``rows[t, i]`` meets column c at row ``rows[t, i] + shifts[t, c]``, and ``span[t, i]``
+    columns within the frame. Images of one size (a dataset's) share it."""
+    tilts = np.deg2rad(np.arange(-RULE_TILT, RULE_TILT + 1e-9, 0.5))
+    shifts = np.round(np.arange(width)[None, :] * np.tan(tilts)[:, None]).astype(int)
+    sheared = height + int((shifts.max(1) - shifts.min(1)).max())
+    rows = -shifts.max(1)[:, None] + np.arange(sheared)[None, :]  # from the first sheared row that meets the frame
+    ordered = np.sort(shifts, axis=1)
+    span = np.stack([np.searchsorted(o, height - r) - np.searchsorted(o, -r) for o, r in zip(ordered, rows, strict=True)])
+    for array in (tilts, shifts, rows, span):
+        array.flags.writeable = False
+    return tilts, shifts, rows, span
+
+
+def _rule_bands(pooled: np.ndarray) -> tuple[float, list[tuple[int, int]]]:
+    """Rules running along the rows of ``pooled`` (page 0, writing up to 1): their tilt (radians) and each one's
+    band of rows ``(first, last)``, counted on the page sheared by that tilt so that the rules run flat."""
+    height, width = pooled.shape
+    inked = pooled > INK_LEVEL / 2  # the faint ends of a rule too, which may still count for the ink box
+    near = ndimage.maximum_filter1d(inked, 3, axis=0)  # a digital line steps by a row where it tilts
+    cols = np.arange(width)
+    tilts, shifts, rows, span = _shear(height, width)
+    # Each column gives a sheared row one pixel, so a row's hits are a count of the near pixels that shear onto it:
+    # one bincount over every tilt, as a Hough transform.
+    near_rows, near_cols = np.nonzero(near)
+    sheared = rows.shape[1]
+    index = near_rows[None, :] - shifts[:, near_cols] - rows[:, :1] + sheared * np.arange(len(tilts))[:, None]
+    hits = np.bincount(index.ravel(), minlength=len(tilts) * sheared).reshape(len(tilts), sheared)
+    if hits.max() < RULE_SPAN * width / 2:  # no line crosses half the frame: most images stop here
+        return 0.0, []
+    coverage = hits / np.maximum(span, 1)
+    # The tilt is the one that lines up the most lines crossing at least half the frame; lines cut short by a
+    # corner of the frame (a tilted page's) are rules at that tilt too, once one line crosses the frame.
+    scores = np.where((span >= width / 2) & (coverage >= RULE_SPAN), coverage, 0.0).sum(1)
+    best = int(np.argmax(scores))
+    tilt = float(tilts[best])
+    if scores[best] == 0.0:
+        return tilt, []
+    coverage, missing = coverage[best], (span - hits)[best]
+    lines = rows[best][:, None] + shifts[best][None, :]
+    inside = (lines >= 0) & (lines < height)
+    clipped = np.clip(lines, 0, height - 1)
+    on_line = inside & inked[clipped, cols]
+    bands = []
+    # A line cut short by a corner is a few pixels long: one pixel may miss where it steps out of the frame.
+    flagged = np.flatnonzero((coverage > 0) & ((coverage >= RULE_SPAN) | (missing <= 1)))
+    for band in np.split(flagged, np.flatnonzero(np.diff(flagged) > 1) + 1) if flagged.size else []:
+        first, last = int(band[0]), int(band[-1])
+        # Beside a rule the page is mostly clear (writing and a squared page's columns may cross it); a texture is
+        # covered throughout.
+        clear = [coverage[row] <= 0.75 for row in (first - 2, last + 2) if 0 <= row < len(coverage)]
+        # The line's level, column by column (the darkest of its band there): writing crosses less than half of it.
+        across = np.where(on_line[first : last + 1], pooled[clipped[first : last + 1], cols], 0.0).max(0)
+        line = across[on_line[first : last + 1].any(0)]
+        if all(clear) and last - first < max(4, height // 10) and np.median(line) <= RULE_LEVEL:
+            bands.append((first + int(rows[best, 0]), last + int(rows[best, 0])))
+    return tilt, bands
+
+
+def _row_rules(ink: np.ndarray) -> tuple[int, float, list[tuple[int, int]]]:
+    """The rules along the rows of ``ink``, found on it max-pooled by a factor: ``(factor, tilt, bands)``."""
+    height, width = ink.shape
+    factor = -(-max(height, width) // RULE_SEARCH_SIDE)
+    padded = np.zeros((-(-height // factor) * factor, -(-width // factor) * factor))
+    padded[:height, :width] = ink
+    pooled = padded.reshape(padded.shape[0] // factor, factor, -1, factor).max(axis=(1, 3))
+    return factor, *_rule_bands(pooled)
+
+
+def _take_out_rows(ink: np.ndarray, factor: int, tilt: float, bands: list[tuple[int, int]]) -> None:
+    """Take the rules ``bands`` (on ``ink`` pooled by ``factor``, tilted by ``tilt``) out of ``ink``, in place."""
+    height, width = ink.shape
+    cols = np.arange(width)
+    # Band row r lies on pooled row r + round(c tan(tilt)) of pooled column c, which covers image columns
+    # c * factor ... c * factor + factor - 1 and rows factor times its own; a pooled row's margin on each side.
+    pooled_shift = np.round(np.arange(-(-width // factor)) * np.tan(tilt)).astype(int)[cols // factor]
+    for first, last in bands:
+        top = (first - 1 + pooled_shift) * factor
+        thickness = (last - first + 3) * factor
+        rows = top[None, :] + np.arange(thickness)[:, None]
+        inside = (rows >= 0) & (rows < height)
+        band = np.where(inside, ink[np.clip(rows, 0, height - 1), cols], 0.0)
+        above = np.where(top - 1 >= 0, ink[np.clip(top - 1, 0, height - 1), cols], 0.0)
+        below = np.where(top + thickness < height, ink[np.clip(top + thickness, 0, height - 1), cols], 0.0)
+        # Writing is darker than the rule and stays; the rest of the band is what lies on both sides of it, so a stroke
+        # that crosses the rule goes on through and the rule between strokes becomes page.
+        cleaned = np.maximum(np.where(band > RULE_LEVEL, band, 0.0), np.minimum(above, below)[None, :])
+        ink[np.clip(rows, 0, height - 1)[inside], np.broadcast_to(cols, rows.shape)[inside]] = cleaned[inside]
+
+
+def remove_rules(ink: np.ndarray) -> np.ndarray:
+    """``ink`` (a photo's page at 0, its writing up to 1) with a ruled or squared page's printed lines taken out.
+
+    A rule is a thin line that crosses at least ``RULE_SPAN`` of the frame, tilted by at most ``RULE_TILT`` degrees
+    from its rows or columns, with the page mostly clear on both sides of it, and fainter than the writing (its ink at most
+    ``RULE_LEVEL``): a pen's stroke across the frame, however straight, is as dark as the rest of the writing and
+    stays. Rules are found on the photo max-pooled to ``RULE_SEARCH_SIDE`` pixels a side (one tilt for all of them,
+    as a page's rules are parallel) and taken out at full size: within a rule's band, what is darker than a rule
+    stays, and the rest becomes what lies on both sides of the band (page, or a stroke that crosses the rule). Rules
+    as dark as the writing are not found, and stay; faint marks left on the frame's edge, where a rule leaves it, are
+    page. A page without rules comes back unchanged.
+    """
+    # A squared page's columns are the transpose's rows; both are found before either is taken out, which would cut
+    # the other's lines where they cross.
+    along_rows, along_cols = _row_rules(ink), _row_rules(ink.T)
+    if not (along_rows[2] or along_cols[2]):
+        return ink
+    cleaned = ink.copy()
+    _take_out_rows(cleaned, *along_rows)
+    _take_out_rows(cleaned.T, *along_cols)  # the transpose is a view: cleaned in place
+    # What is left of a rule where it leaves the frame, a few pixels too short to line up: faint marks on the edge.
+    marks, count = ndimage.label(cleaned > INK_LEVEL / 2)
+    faint = np.zeros(count + 1, dtype=bool)
+    faint[_border(marks)] = True
+    faint[marks[cleaned > RULE_LEVEL]] = False  # a mark with any pixel as dark as writing is writing
+    faint[0] = False
+    cleaned[faint[marks]] = 0.0
+    return cleaned
+
+
 def mnist_format(image: Image.Image | np.ndarray) -> tuple[np.ndarray, bool]:
     """One image in MNIST's format.
 
@@ -159,6 +292,8 @@ def mnist_format(image: Image.Image | np.ndarray) -> tuple[np.ndarray, bool]:
     if floor:
         ink = (ink - floor) / (1.0 - floor)
     ink = np.clip(ink, 0.0, 1.0)
+    if photo:
+        ink = remove_rules(ink)
     rows, cols = np.nonzero(ink > INK_LEVEL)
     ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     height, width = ink.shape
