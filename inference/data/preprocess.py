@@ -233,9 +233,9 @@ def remove_rules(ink: np.ndarray) -> np.ndarray:
     """``ink`` (a photo's page at 0, its writing up to 1) with a ruled or squared page's printed lines taken out.
 
     A rule is a thin line that crosses at least ``RULE_SPAN`` of the frame, tilted by at most ``RULE_TILT`` degrees
-    from its rows or columns, with the page mostly clear on both sides of it, and fainter than the writing (its ink at most
-    ``RULE_LEVEL``): a pen's stroke across the frame, however straight, is as dark as the rest of the writing and
-    stays. Rules are found on the photo max-pooled to ``RULE_SEARCH_SIDE`` pixels a side (one tilt for all of them,
+    from its rows or columns, with the page mostly clear on both sides of it, and fainter than the writing (its ink
+    at most ``RULE_LEVEL``): a pen's stroke across the frame, however straight, is as dark as the rest of the writing
+    and stays. Rules are found on the photo max-pooled to ``RULE_SEARCH_SIDE`` pixels a side (one tilt for all of them,
     as a page's rules are parallel) and taken out at full size: within a rule's band, what is darker than a rule
     stays, and the rest becomes what lies on both sides of the band (page, or a stroke that crosses the rule). Rules
     as dark as the writing are not found, and stay; faint marks left on the frame's edge, where a rule leaves it, are
