@@ -138,45 +138,44 @@ def background(gray: np.ndarray, iterations: int = 5) -> float | np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _shear(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The geometry of a ``height`` x ``width`` frame sheared by each tilt the rules may have: ``(tilts, shifts, rows,
-    span)``. Sheared row ``rows[t, i]`` meets column c at row ``rows[t, i] + shifts[t, c]``, and ``span[t, i]``
-    columns within the frame. Images of one size (a dataset's) share it."""
+def _shear(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The geometry of a ``height`` x ``width`` frame sheared by each tilt the rules may have (every half degree up
+    to ``RULE_TILT``): ``(shifts, rows, span)``. Sheared row ``rows[t, i]`` meets column c at row
+    ``rows[t, i] + shifts[t, c]``, and ``span[t, i]`` columns within the frame. Images of one size share it."""
     tilts = np.deg2rad(np.arange(-RULE_TILT, RULE_TILT + 1e-9, 0.5))
     shifts = np.round(np.arange(width)[None, :] * np.tan(tilts)[:, None]).astype(int)
     sheared = height + int((shifts.max(1) - shifts.min(1)).max())
     rows = -shifts.max(1)[:, None] + np.arange(sheared)[None, :]  # from the first sheared row that meets the frame
     ordered = np.sort(shifts, axis=1)
     span = np.stack([np.searchsorted(o, height - r) - np.searchsorted(o, -r) for o, r in zip(ordered, rows, strict=True)])
-    for array in (tilts, shifts, rows, span):
+    for array in (shifts, rows, span):
         array.flags.writeable = False
-    return tilts, shifts, rows, span
+    return shifts, rows, span
 
 
-def _rule_bands(pooled: np.ndarray) -> tuple[float, list[tuple[int, int]]]:
-    """Rules running along the rows of ``pooled`` (page 0, writing up to 1): their tilt (radians) and each one's
-    band of rows ``(first, last)``, counted on the page sheared by that tilt so that the rules run flat."""
+def _rule_bands(pooled: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Rules running along the rows of ``pooled`` (page 0, writing up to 1): ``(shifts, bands)``, a rule's row at
+    each column relative to column 0 (its tilt), and each one's band of rows ``(first, last)`` at column 0."""
     height, width = pooled.shape
     inked = pooled > INK_LEVEL / 2  # the faint ends of a rule too, which may still count for the ink box
     near = ndimage.maximum_filter1d(inked, 3, axis=0)  # a digital line steps by a row where it tilts
     cols = np.arange(width)
-    tilts, shifts, rows, span = _shear(height, width)
+    shifts, rows, span = _shear(height, width)
     # Each column gives a sheared row one pixel, so a row's hits are a count of the near pixels that shear onto it:
     # one bincount over every tilt, as a Hough transform.
     near_rows, near_cols = np.nonzero(near)
     sheared = rows.shape[1]
-    index = near_rows[None, :] - shifts[:, near_cols] - rows[:, :1] + sheared * np.arange(len(tilts))[:, None]
-    hits = np.bincount(index.ravel(), minlength=len(tilts) * sheared).reshape(len(tilts), sheared)
+    index = near_rows[None, :] - shifts[:, near_cols] - rows[:, :1] + sheared * np.arange(len(shifts))[:, None]
+    hits = np.bincount(index.ravel(), minlength=len(shifts) * sheared).reshape(len(shifts), sheared)
     if hits.max() < RULE_SPAN * width / 2:  # no line crosses half the frame: most images stop here
-        return 0.0, []
+        return shifts[0], []
     coverage = hits / np.maximum(span, 1)
     # The tilt is the one that lines up the most lines crossing at least half the frame; lines cut short by a
     # corner of the frame (a tilted page's) are rules at that tilt too, once one line crosses the frame.
     scores = np.where((span >= width / 2) & (coverage >= RULE_SPAN), coverage, 0.0).sum(1)
     best = int(np.argmax(scores))
-    tilt = float(tilts[best])
     if scores[best] == 0.0:
-        return tilt, []
+        return shifts[best], []
     coverage, missing = coverage[best], (span - hits)[best]
     lines = rows[best][:, None] + shifts[best][None, :]
     inside = (lines >= 0) & (lines < height)
@@ -195,26 +194,17 @@ def _rule_bands(pooled: np.ndarray) -> tuple[float, list[tuple[int, int]]]:
         line = across[on_line[first : last + 1].any(0)]
         if all(clear) and last - first < max(4, height // 10) and np.median(line) <= RULE_LEVEL:
             bands.append((first + int(rows[best, 0]), last + int(rows[best, 0])))
-    return tilt, bands
+    return shifts[best], bands
 
 
-def _row_rules(ink: np.ndarray) -> tuple[int, float, list[tuple[int, int]]]:
-    """The rules along the rows of ``ink``, found on it max-pooled by a factor: ``(factor, tilt, bands)``."""
-    height, width = ink.shape
-    factor = -(-max(height, width) // RULE_SEARCH_SIDE)
-    padded = np.zeros((-(-height // factor) * factor, -(-width // factor) * factor))
-    padded[:height, :width] = ink
-    pooled = padded.reshape(padded.shape[0] // factor, factor, -1, factor).max(axis=(1, 3))
-    return factor, *_rule_bands(pooled)
-
-
-def _take_out_rows(ink: np.ndarray, factor: int, tilt: float, bands: list[tuple[int, int]]) -> None:
-    """Take the rules ``bands`` (on ``ink`` pooled by ``factor``, tilted by ``tilt``) out of ``ink``, in place."""
+def _take_out_rows(ink: np.ndarray, factor: int, shifts: np.ndarray, bands: list[tuple[int, int]]) -> None:
+    """Take the rules ``(shifts, bands)`` found by :func:`_rule_bands` on ``ink`` max-pooled by ``factor`` out of
+    ``ink``, in place."""
     height, width = ink.shape
     cols = np.arange(width)
-    # Band row r lies on pooled row r + round(c tan(tilt)) of pooled column c, which covers image columns
+    # Band row r lies on pooled row r + shifts[c] of pooled column c, which covers image columns
     # c * factor ... c * factor + factor - 1 and rows factor times its own; a pooled row's margin on each side.
-    pooled_shift = np.round(np.arange(-(-width // factor)) * np.tan(tilt)).astype(int)[cols // factor]
+    pooled_shift = shifts[cols // factor]
     for first, last in bands:
         top = (first - 1 + pooled_shift) * factor
         thickness = (last - first + 3) * factor
@@ -241,14 +231,20 @@ def remove_rules(ink: np.ndarray) -> np.ndarray:
     as dark as the writing are not found, and stay; faint marks left on the frame's edge, where a rule leaves it, are
     page. A page without rules comes back unchanged.
     """
+    height, width = ink.shape
+    factor = -(-max(height, width) // RULE_SEARCH_SIDE)
+    padded = np.zeros((-(-height // factor) * factor, -(-width // factor) * factor))
+    padded[:height, :width] = ink
+    pooled = padded.reshape(padded.shape[0] // factor, factor, -1, factor).max(axis=(1, 3))
     # A squared page's columns are the transpose's rows; both are found before either is taken out, which would cut
     # the other's lines where they cross.
-    along_rows, along_cols = _row_rules(ink), _row_rules(ink.T)
-    if not (along_rows[2] or along_cols[2]):
+    row_shifts, row_bands = _rule_bands(pooled)
+    col_shifts, col_bands = _rule_bands(pooled.T)
+    if not (row_bands or col_bands):
         return ink
     cleaned = ink.copy()
-    _take_out_rows(cleaned, *along_rows)
-    _take_out_rows(cleaned.T, *along_cols)  # the transpose is a view: cleaned in place
+    _take_out_rows(cleaned, factor, row_shifts, row_bands)
+    _take_out_rows(cleaned.T, factor, col_shifts, col_bands)  # the transpose is a view: cleaned in place
     # What is left of a rule where it leaves the frame, a few pixels too short to line up: faint marks on the edge.
     marks, count = ndimage.label(cleaned > INK_LEVEL / 2)
     faint = np.zeros(count + 1, dtype=bool)
