@@ -67,7 +67,9 @@ class BayesianMLP(PyroModule):
     ) -> Tensor:
         """Draw a network, return its logits and observe ``y`` if given.
 
-        ``x``: ``(B, input_dim)`` floats; ``y``: ``(B,)`` class indices. Returns ``(B, num_classes)``.
+        ``x``: ``(B, input_dim)`` floats; ``y``: ``(B,)`` class indices, or ``(B, num_classes)`` label distributions
+        (soft labels, scored by their expected log-likelihood ``sum_c y_c log p(c | x, w)``). Returns
+        ``(B, num_classes)``.
 
         With ``contrast`` ``(B', input_dim)``, inputs unlike any digit (a noise-contrastive prior,
         Hafner et al.), the same network is also asked to be uncertain about them: a factor
@@ -83,7 +85,10 @@ class BayesianMLP(PyroModule):
                 pyro.factor("contrast_prior", -contrast_weight * soft_cross_entropy(contrast_logits, contrast_targets))
         subsample = torch.arange(x.shape[0], device=x.device)
         with pyro.plate("data", size=self.config.num_data, subsample=subsample):
-            pyro.sample("obs", dist.Categorical(logits=logits), obs=y)
+            if y is not None and y.dim() == 2:  # label distributions: the expected Categorical log-likelihood
+                pyro.factor("obs", -soft_cross_entropy(logits, y))
+            else:
+                pyro.sample("obs", dist.Categorical(logits=logits), obs=y)
         return logits
 
     def sampled_logits(

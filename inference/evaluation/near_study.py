@@ -328,6 +328,11 @@ TRIED: dict[str, dict[str, Any]] = {
     "weight sampling, glyph contrast 0.25, glyph wide pen 0, KL weight 0.03, Fisher's combination, class doubt, "
     "character class, density wide pen 0.5, density 20 epochs, density hidden 800, scale lr 0.005, class density, "
     "alpha 0.02": CHARACTER_CLASS | {"kl_weight": 0.03},
+    # Knowledge distillation: half of each training digit's label from a small CNN's probabilities at temperature 4,
+    # trained on the same digits first (read better: the teacher's convolutions know a moved stroke is the same one).
+    "weight sampling, glyph contrast 0.25, glyph wide pen 0, distillation 0.5, Fisher's combination, class doubt, "
+    "character class, density wide pen 0.5, density 20 epochs, density hidden 800, scale lr 0.005, class density, "
+    "alpha 0.02": CHARACTER_CLASS | {"distill": 0.5},
     # Near-digit contrast inputs (warped digits, overlays, pen strokes) beside the written characters: last measured
     # under local reparameterisation and before the characters, where they cost accuracy.
     "weight sampling, glyph contrast 0.25, near contrast 0.25, glyph wide pen 0, Fisher's combination, class doubt, "

@@ -81,6 +81,13 @@ class TrainConfig:
         Draw each epoch's typeset characters in proportion to the mean network's highest class probability on them at
         the epoch's start, not uniformly: outlier mining (Chen et al. 2021), so that the characters the network still
         reads as digits are shown more often (:func:`inference.training.contrast.glyph_weights`).
+    distill
+        The share of each training digit's label taken from a convolutional teacher's softened probabilities
+        (knowledge distillation: :mod:`inference.training.teacher`), the rest its hard label (0: off, no teacher).
+    distill_temperature
+        The temperature that softens the teacher's probabilities.
+    teacher_epochs
+        Epochs of the teacher's training, on the same training digits, before the BNN's.
     seed
         Seeds the initialisation, the shuffling and every Monte Carlo draw.
     checkpoint_every
@@ -114,6 +121,9 @@ class TrainConfig:
     wide_pen: float = option(0.0, "unit", "share of training digits drawn with a pen one pixel wider")
     cosine_lr: bool = option(False, "bool", "decay both learning rates to 0 along a cosine over the run")
     shift: int = option(0, "nonnegative_int", "move each training digit by up to this many pixels (0: off)")
+    distill: float = option(0.0, "unit", "share of each digit's label from a CNN teacher's soft probabilities (0: off)")
+    distill_temperature: float = option(4.0, "positive", "temperature of the teacher's soft probabilities")
+    teacher_epochs: int = option(3, "positive_int", "epochs of the distillation teacher's training")
     seed: int = option(0, "int", "random seed")
     checkpoint_every: int = option(200, "nonnegative_int", "also checkpoint every N steps, 0 for epoch ends only")
 
@@ -140,4 +150,5 @@ ADDED_SINCE_V1 = {
     "glyph_mix": 0.0,
     "same_shape_case": False,
     "mine_glyphs": False,
+    "distill": 0.0,
 }

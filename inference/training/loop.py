@@ -36,6 +36,7 @@ from inference.training.step import (
     shuffle_seed,
     training_state,
 )
+from inference.training.teacher import teacher_labels
 
 
 def mean_network_accuracy(trained: TrainedBNN, data: ImageSet, batch_size: int = 4096) -> float:
@@ -120,9 +121,11 @@ def train(
     check_scale_travel(trained, config, steps_per_epoch)
     prepare_contrast(config)
     images, labels = train_set.images.to(device), train_set.labels.to(device)
+    soft_labels = teacher_labels(images, labels, config, trained.model.config.num_classes)
 
     def loss_at(idx: torch.Tensor) -> torch.Tensor:
-        return minibatch_loss(trained, images[idx], labels[idx], config, elbo, weights)
+        soft = None if soft_labels is None else soft_labels[idx]
+        return minibatch_loss(trained, images[idx], labels[idx], config, elbo, weights, soft)
 
     def save() -> None:
         """Write the checkpoint, only if the loss at the parameters being saved is finite."""

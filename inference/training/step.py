@@ -144,6 +144,7 @@ def minibatch_loss(
     config: TrainConfig,
     elbo: MeanFieldELBO | None = None,
     glyph_weights: torch.Tensor | None = None,
+    soft_labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The loss SVI minimises on one minibatch: the negative ELBO in nats, scaled to the whole training set.
 
@@ -152,7 +153,9 @@ def minibatch_loss(
     with a wider pen; with ``config.contrast_weight`` a
     quarter of them, made into non-digits, carry the noise-contrastive factor (their targets uniform, or partly their
     digit's class where ``config.glyph_mix`` cut a character into it; the typeset characters drawn with
-    ``glyph_weights``, the epoch's :func:`~inference.training.contrast.glyph_weights`). Used by both loops.
+    ``glyph_weights``, the epoch's :func:`~inference.training.contrast.glyph_weights`). With ``soft_labels``
+    ``(B, C)`` (``config.distill``'s, :func:`~inference.training.teacher.distilled_targets`) the digits are scored
+    against those distributions, not ``y``. Used by both loops.
     """
     model, guide = trained.model, trained.guide
     elbo = elbo or MeanFieldELBO()
@@ -162,10 +165,11 @@ def minibatch_loss(
     x = random_wider_pen(random_distortion(random_shift(x, config.shift), config.distort), config.wide_pen)
     # Validation off: NaN logits then give a NaN loss, which the callers report.
     with reparam, pyro.validation_enabled(False):
+        observed = y if soft_labels is None else soft_labels
         if not config.contrast_weight:
-            return elbo.differentiable_loss(model, scaled_guide, x, y)
+            return elbo.differentiable_loss(model, scaled_guide, x, observed)
         contrast, targets = contrast_batch(x, y, config, model.config.num_classes, glyph_weights)
-        return elbo.differentiable_loss(model, scaled_guide, x, y, contrast, config.contrast_weight, targets)
+        return elbo.differentiable_loss(model, scaled_guide, x, observed, contrast, config.contrast_weight, targets)
 
 
 def finite_at_parameters(
