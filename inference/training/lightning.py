@@ -36,6 +36,7 @@ from inference.training.config import TrainConfig
 from inference.training.contrast import glyph_weights, prepare_contrast
 from inference.training.elbo import MeanFieldELBO
 from inference.training.step import DistributedTrainingError, TrainingDivergedError
+from inference.training.teacher import teacher_labels
 
 #: How long a rank waits for the others in a collective before the run fails (a dead rank must not hang it).
 DEFAULT_TIMEOUT = datetime.timedelta(seconds=120)
@@ -65,12 +66,15 @@ class SVIModule(L.LightningModule):
         self._epoch_losses: list[float] = []
         self._epoch_started = 0.0
         self._glyph_weights: torch.Tensor | None = None
+        # Every rank trains the same teacher (the same seed), so every rank's digits carry the same labels.
+        self.soft_labels = teacher_labels(train_set.images, train_set.labels, config, trained.model.config.num_classes)
 
     def train_dataloader(self) -> DataLoader:
         world = self.trainer.world_size if self._trainer is not None else 1
         if self.config.batch_size % world:
             raise ValueError(f"batch_size {self.config.batch_size} must be a multiple of the {world} processes")
-        data = TensorDataset(self.train_set.images, self.train_set.labels)
+        soft = () if self.soft_labels is None else (self.soft_labels,)
+        data = TensorDataset(self.train_set.images, self.train_set.labels, *soft)
         # One generator per run: Lightning swaps in a DistributedSampler (seeded alike on every rank) under DDP.
         generator = torch.Generator().manual_seed(step.shuffle_seed(self.config.seed, self.epochs_done))
         return DataLoader(data, batch_size=self.config.batch_size // world, shuffle=True, generator=generator)
@@ -97,12 +101,13 @@ class SVIModule(L.LightningModule):
         # Every rank holds the same parameters here, so every rank draws with the same weights.
         self._glyph_weights = glyph_weights(self.trained, self.config)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, y, *soft = batch
         step.schedule(
             self.trainer.optimizers[0], self.config, self.epochs_done * self.steps_per_epoch + batch_idx, self.steps_per_epoch
         )
-        loss = step.minibatch_loss(self.trained, x, y, self.config, self.elbo, self._glyph_weights)
+        soft_labels = soft[0] if soft else None
+        loss = step.minibatch_loss(self.trained, x, y, self.config, self.elbo, self._glyph_weights, soft_labels)
         if not torch.isfinite(loss):
             raise step.diverged(f"the ELBO became {loss.item()}", self.epochs_done, batch_idx, self.config, rank=self.global_rank)
         per_example = loss.detach() / len(self.train_set)
