@@ -81,6 +81,12 @@ class TrainConfig:
         Draw each epoch's typeset characters in proportion to the mean network's highest class probability on them at
         the epoch's start, not uniformly: outlier mining (Chen et al. 2021), so that the characters the network still
         reads as digits are shown more often (:func:`inference.training.contrast.glyph_weights`).
+    adversarial_contrast
+        The share of the contrast inputs moved, within ``adversarial_radius`` of where they were made (an L-infinity
+        ball), to where the posterior-mean network is surest of a digit, still with the uniform target (ACET, Hein et
+        al. 2019: :func:`inference.training.contrast.confident_neighbours`; 0: off).
+    adversarial_radius
+        How far each pixel of those inputs may move.
     distill
         The share of each training digit's label taken from a convolutional teacher's softened probabilities
         (knowledge distillation: :mod:`inference.training.teacher`), the rest its hard label (0: off, no teacher).
@@ -121,6 +127,10 @@ class TrainConfig:
     wide_pen: float = option(0.0, "unit", "share of training digits drawn with a pen one pixel wider")
     cosine_lr: bool = option(False, "bool", "decay both learning rates to 0 along a cosine over the run")
     shift: int = option(0, "nonnegative_int", "move each training digit by up to this many pixels (0: off)")
+    adversarial_contrast: float = option(
+        0.0, "unit", "share of the contrast inputs moved to where the network is surest of a digit (ACET; 0: off)"
+    )
+    adversarial_radius: float = option(0.3, "unit", "how far (L-infinity) those contrast inputs may move")
     distill: float = option(0.0, "unit", "share of each digit's label from a CNN teacher's soft probabilities (0: off)")
     distill_temperature: float = option(4.0, "positive", "temperature of the teacher's soft probabilities")
     teacher_epochs: int = option(3, "positive_int", "epochs of the distillation teacher's training")
@@ -151,4 +161,5 @@ ADDED_SINCE_V1 = {
     "same_shape_case": False,
     "mine_glyphs": False,
     "distill": 0.0,
+    "adversarial_contrast": 0.0,
 }

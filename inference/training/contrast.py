@@ -242,6 +242,23 @@ def contrast_inputs(
     return out, share
 
 
+def confident_neighbours(contrast: Tensor, trained: TrainedBNN, share: float, radius: float) -> Tensor:
+    """``(B', 784)`` contrast inputs with their last ``share`` moved to where the network is surest of a digit: one
+    signed-gradient step of size ``radius`` (an L-infinity ball) up the posterior-mean network's largest log-probability,
+    clipped to [0, 1]. Adversarial confidence enhancing training (ACET, Hein, Andriushchenko & Bitterwolf 2019) asks for
+    the uniform answer there too, so that low confidence holds in a neighbourhood of each input, not only at it; the
+    rest stay as made. The weights are not differentiated, only the inputs."""
+    moved = round(share * contrast.shape[0])
+    if moved == 0:
+        return contrast
+    params = {site: getattr(trained.guide, f"{site.replace('.', '_')}_loc").detach()[None] for site in trained.guide.site_names}
+    with torch.enable_grad():
+        x = contrast[-moved:].detach().requires_grad_(True)
+        confidence = trained.model.sampled_logits(x, params)[0].log_softmax(-1).amax(-1).sum()
+        (gradient,) = torch.autograd.grad(confidence, x)
+    return torch.cat([contrast[:-moved], (x.detach() + radius * gradient.sign()).clamp_(0.0, 1.0)])
+
+
 def prepare_contrast(config: TrainConfig) -> None:
     """Make the banks of written characters that ``config``'s contrast inputs draw from (once per process, 5-13 s on 2
     cores), as a dataset is loaded before training: so that an epoch's time is the training's, and the first step

@@ -21,7 +21,7 @@ from bnn.guide import inverse_softplus
 from inference.rng import forked_rng
 from inference.training.augment import random_distortion, random_shift, random_wider_pen
 from inference.training.config import TrainConfig
-from inference.training.contrast import contrast_batch
+from inference.training.contrast import confident_neighbours, contrast_batch
 from inference.training.elbo import MeanFieldELBO
 
 
@@ -169,6 +169,8 @@ def minibatch_loss(
         if not config.contrast_weight:
             return elbo.differentiable_loss(model, scaled_guide, x, observed)
         contrast, targets = contrast_batch(x, y, config, model.config.num_classes, glyph_weights)
+        if config.adversarial_contrast:
+            contrast = confident_neighbours(contrast, trained, config.adversarial_contrast, config.adversarial_radius)
         return elbo.differentiable_loss(model, scaled_guide, x, observed, contrast, config.contrast_weight, targets)
 
 
