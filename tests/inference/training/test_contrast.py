@@ -338,3 +338,64 @@ def test_a_training_step_with_characters_cut_into_digits_passes_their_targets(mo
     step.minibatch_loss(trained, data.images, data.labels, TrainConfig(glyph_contrast=1.0))
     assert len(seen) == 1  # without mixes, no targets: the uniform factor as before
     pyro.clear_param_store()
+
+
+def _trained_on_synthetic():
+    from bnn import TrainedBNN
+    from inference import TrainConfig, train
+
+    data = synthetic(200)
+    torch.manual_seed(0)
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=200, init_scale=0.01))
+    train(trained, data, TrainConfig(epochs=10, batch_size=50, lr=1e-2, contrast_weight=0.0), progress=False)
+    return trained
+
+
+def test_confident_neighbours_move_the_last_share_within_the_ball_towards_confidence():
+    from inference.training.contrast import confident_neighbours
+
+    trained = _trained_on_synthetic()
+    contrast = permute_pixels(synthetic(40, seed=1).images)
+    for p in trained.guide.parameters():
+        p.grad = None
+    moved = confident_neighbours(contrast, trained, share=0.5, radius=0.3)
+    assert torch.equal(moved[:20], contrast[:20])  # the first half as made
+    assert (moved[20:] - contrast[20:]).abs().max() <= 0.3 + 1e-6
+    assert moved.min() >= 0 and moved.max() <= 1
+    params = {s: getattr(trained.guide, f"{s.replace('.', '_')}_loc").detach()[None] for s in trained.guide.site_names}
+    confidence = [trained.model.sampled_logits(x[20:], params)[0].softmax(-1).amax(-1) for x in (contrast, moved)]
+    assert (confidence[1] > confidence[0]).float().mean() > 0.9
+    assert all(p.grad is None for p in trained.guide.parameters())  # only the inputs are differentiated
+
+
+def test_no_share_moves_nothing():
+    from inference.training.contrast import confident_neighbours
+
+    contrast = torch.rand(8, 784)
+    trained = _trained_on_synthetic()
+    assert confident_neighbours(contrast, trained, share=0.0, radius=0.3) is contrast
+
+
+def test_a_training_step_asks_the_uniform_answer_at_the_moved_inputs(monkeypatch):
+    from bnn import TrainedBNN
+    from inference import TrainConfig
+    from inference.training import contrast as contrast_module
+    from inference.training import minibatch_loss, step
+
+    seen = []
+    real = contrast_module.confident_neighbours
+
+    def spy(contrast, trained, share, radius):
+        out = real(contrast, trained, share, radius)
+        seen.append((share, radius, contrast, out))
+        return out
+
+    monkeypatch.setattr(step, "confident_neighbours", spy)
+    data = synthetic(40)
+    trained = TrainedBNN.untrained(BNNConfig(hidden_dim=16, num_data=40))
+    minibatch_loss(trained, data.images, data.labels, TrainConfig(contrast_weight=0.3))
+    assert not seen  # off by default
+    minibatch_loss(trained, data.images, data.labels, TrainConfig(contrast_weight=0.3, adversarial_contrast=0.5))
+    ((share, radius, before, after),) = seen
+    assert (share, radius) == (0.5, 0.3) and before.shape == (10, 784)
+    assert not torch.equal(after[5:], before[5:])
