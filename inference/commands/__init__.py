@@ -13,7 +13,7 @@ COMMANDS = {
     "train": "train on MNIST, calibrate the abstention rule and evaluate (the main job)",
     "evaluate": "evaluate a checkpoint on MNIST, notMNIST, noise, FashionMNIST and photos",
     "calibrate": "re-calibrate a checkpoint's abstention rule on its held-out digits",
-    "predict": "read image files (PNG, JPEG; folders and globs) and answer each, or say I don't know",
+    "predict": "read image files (PNG, JPEG, HEIC; folders and globs) and answer each, or say I don't know",
     "serve": "a page where you draw a digit and watch 100 networks vote",
 }
 

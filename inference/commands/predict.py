@@ -1,4 +1,4 @@
-"""Answer image files (PNG, JPEG; folders and globs), or say "I don't know": ``bnn-abstain predict``.
+"""Answer image files (PNG, JPEG, HEIC; folders and globs), or say "I don't know": ``bnn-abstain predict``.
 
 Every image is brought to MNIST's format first (grayscale, inverted when the page is light,
 cropped to the ink, fitted to 20x20, centred by mass); ``--no-preprocess`` skips that for
@@ -28,7 +28,7 @@ from inference.commands.flags import add_config_flags, config_from_args, device
 from inference.predictive import MODES, Rule
 from inference.predictive.streaming import ImageFiles, predict_stream
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".heic", ".heif"}
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def image_files(paths: list[str]) -> Iterator[Path]:
             matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
             files = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_SUFFIXES]
             if not files:
-                raise FileNotFoundError(f"no PNG or JPEG file matches {text!r}")
+                raise FileNotFoundError(f"no PNG, JPEG or HEIC file matches {text!r}")
             yield from files
         else:
             raise FileNotFoundError(f"no such file or folder: {text}")
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         files = list(image_files(args.paths))
         if not files:
-            raise FileNotFoundError(f"no PNG or JPEG files in {' '.join(args.paths)}")
+            raise FileNotFoundError(f"no PNG, JPEG or HEIC files in {' '.join(args.paths)}")
         model = load_model(args.checkpoint, args.device)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

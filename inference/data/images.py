@@ -13,6 +13,14 @@ IMAGE_SIDE = 28
 #: What reading a corrupt or foreign image file raises in PIL.
 UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError)
 
+try:  # phones save photos as HEIC; Pillow reads them through this plugin where it is installed (the ``heif`` extra)
+    from pillow_heif import register_heif_opener
+except ImportError:
+    HEIF_PLUGIN = False
+else:
+    register_heif_opener()
+    HEIF_PLUGIN = True
+
 
 def upright(image: Image.Image) -> Image.Image:
     """``image`` (opened, not yet closed) fully decoded, turned as its EXIF orientation says it is shown.
@@ -29,9 +37,17 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
     try:
         with Image.open(path) as image:
             return upright(image)
-    except UNREADABLE as err:
-        hint = " (a HEIC/HEIF photo, as phones save them: convert it to JPEG or PNG)" if _is_heif(path) else ""
-        raise ValueError(f"cannot read {path} as an image: {err}{hint}") from None
+    except (*UNREADABLE, ValueError) as err:  # the HEIF plugin raises ValueError on a truncated file
+        raise ValueError(f"cannot read {path} as an image: {str(err).strip()}{heif_hint(path)}") from None
+
+
+def heif_hint(path: str | os.PathLike[str]) -> str:
+    """What to add to the error for an unreadable file at ``path``: what to do if it is a HEIC/HEIF photo."""
+    if not _is_heif(path):
+        return ""
+    if HEIF_PLUGIN:
+        return " (a HEIC/HEIF photo that could not be decoded: truncated or corrupt?)"
+    return " (a HEIC/HEIF photo, as phones save them: pip install 'bnn-abstain[heif]' to read it, or convert it to JPEG or PNG)"
 
 
 def _is_heif(path: str | os.PathLike[str]) -> bool:

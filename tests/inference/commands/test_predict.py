@@ -12,6 +12,7 @@ from PIL import Image
 
 from bnn import save_checkpoint
 from inference.commands import main
+from inference.data.images import HEIF_PLUGIN
 from inference.evaluation.sets import on_paper
 
 
@@ -25,7 +26,8 @@ def photos(tmp_path_factory, mnist_model, mnist_test):
     digits = mnist_test.images[:6].reshape(-1, 28, 28).numpy()
     for i, digit in enumerate(digits):
         place = folder / "more" if i >= 4 else folder
-        on_paper(digit, 100, (160, 140), (20 + 5 * i, 10 + 3 * i)).save(place / f"digit{i}.jpg", quality=90)
+        suffix = "heic" if i == 5 and HEIF_PLUGIN else "jpg"  # a phone's photo, where the heif extra is installed
+        on_paper(digit, 100, (160, 140), (20 + 5 * i, 10 + 3 * i)).convert("RGB").save(place / f"digit{i}.{suffix}", quality=90)
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(folder / "noise.png")
     Image.new("L", (120, 120), 255).save(folder / "blank.png")
     (folder / "junk.png").write_bytes(b"this is not a PNG")
@@ -53,10 +55,10 @@ def test_folders_are_searched_recursively_and_every_file_gets_a_line(photos, cap
 
 def test_json_and_csv_are_machine_readable(photos, capsys):
     root, labels = photos
-    pattern = str(root / "scans" / "**" / "digit*.jpg")
+    pattern = str(root / "scans" / "**" / "digit*.*")
     status, out, _ = run([pattern, "--json", "--checkpoint", str(root / "bnn.pt")], capsys)
     records = json.loads(out)
-    assert status == 0 and [r["path"].rsplit("/", 1)[1] for r in records] == [f"digit{i}.jpg" for i in range(6)]
+    assert status == 0 and [r["path"].rsplit("/", 1)[1].split(".")[0] for r in records] == [f"digit{i}" for i in range(6)]
     assert all(set(r) == {"path", "answer", "prediction", "candidates", "reason", "p_value"} for r in records)
     assert sum(r["prediction"] == label for r, label in zip(records, labels, strict=True)) >= 5
     status, out, _ = run([pattern, "--csv", "--checkpoint", str(root / "bnn.pt")], capsys)
@@ -78,7 +80,7 @@ def test_paths_that_name_nothing_are_clear_errors(photos, tmp_path, capsys):
     status, _, err = run([str(tmp_path / "missing.png"), "--checkpoint", str(root / "bnn.pt")], capsys)
     assert status == 2 and "no such file or folder" in err
     status, _, err = run([str(tmp_path / "*.png"), "--checkpoint", str(root / "bnn.pt")], capsys)
-    assert status == 2 and "no PNG or JPEG file matches" in err
+    assert status == 2 and "no PNG, JPEG or HEIC file matches" in err
     status, _, err = run([str(root / "scans"), "--checkpoint", str(tmp_path / "none.pt")], capsys)
     assert status == 2 and "none.pt" in err
 
