@@ -47,6 +47,10 @@ class MeanFieldGuide(PyroModule):
                     setattr(self, f"{key}_rho", nn.Parameter(torch.full_like(loc, rho)))
                 self.site_names.append(f"{name}.{site}")
 
+    def locs(self) -> dict[str, Tensor]:
+        """The posterior means of every latent site, by site name (no scales computed)."""
+        return {site: getattr(self, f"{site.replace('.', '_')}_loc") for site in self.site_names}
+
     def posterior(self) -> dict[str, dist.Normal]:
         """The Normal factor of every latent site, by site name."""
         softplus = nn.functional.softplus

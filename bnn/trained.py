@@ -50,7 +50,7 @@ class TrainedBNN:
     def mean_logits(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
         """``(N, input_dim)`` -> ``(N, num_classes)`` logits of the network whose weights are the posterior means (a cheap
         summary for training's progress figures and outlier mining, not the posterior predictive)."""
-        params = {k: v.loc.unsqueeze(0) for k, v in self.guide.posterior().items()}
+        params = {k: v.unsqueeze(0) for k, v in self.guide.locs().items()}
         starts = range(0, len(x), batch_size)
         logits = [self.model.sampled_logits(x[i : i + batch_size].to(self.device), params)[0] for i in starts]
         return torch.cat(logits) if logits else x.new_zeros(0, self.config.num_classes, device=self.device)

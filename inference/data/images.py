@@ -38,10 +38,10 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
         with Image.open(path) as image:
             return upright(image)
     except (*UNREADABLE, ValueError) as err:  # the HEIF plugin raises ValueError on a truncated file
-        raise ValueError(f"cannot read {path} as an image: {str(err).strip()}{heif_hint(path)}") from None
+        raise ValueError(f"cannot read {path} as an image: {str(err).strip()}{_heif_hint(path)}") from None
 
 
-def heif_hint(path: str | os.PathLike[str]) -> str:
+def _heif_hint(path: str | os.PathLike[str]) -> str:
     """What to add to the error for an unreadable file at ``path``: what to do if it is a HEIC/HEIF photo."""
     if not _is_heif(path):
         return ""

@@ -247,11 +247,12 @@ def confident_neighbours(contrast: Tensor, trained: TrainedBNN, share: float, ra
     signed-gradient step of size ``radius`` (an L-infinity ball) up the posterior-mean network's largest log-probability,
     clipped to [0, 1]. Adversarial confidence enhancing training (ACET, Hein, Andriushchenko & Bitterwolf 2019) asks for
     the uniform answer there too, so that low confidence holds in a neighbourhood of each input, not only at it; the
-    rest stay as made. The weights are not differentiated, only the inputs."""
+    rest stay as made. The weights are not differentiated, only the inputs. An option: in the near-digit study it
+    refused more thick-pen digits and answered more mirrored ones (``docs/design.md``)."""
     moved = round(share * contrast.shape[0])
     if moved == 0:
         return contrast
-    params = {site: getattr(trained.guide, f"{site.replace('.', '_')}_loc").detach()[None] for site in trained.guide.site_names}
+    params = {site: loc.detach()[None] for site, loc in trained.guide.locs().items()}
     with torch.enable_grad():
         x = contrast[-moved:].detach().requires_grad_(True)
         confidence = trained.model.sampled_logits(x, params)[0].log_softmax(-1).amax(-1).sum()

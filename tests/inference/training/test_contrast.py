@@ -362,7 +362,7 @@ def test_confident_neighbours_move_the_last_share_within_the_ball_towards_confid
     assert torch.equal(moved[:20], contrast[:20])  # the first half as made
     assert (moved[20:] - contrast[20:]).abs().max() <= 0.3 + 1e-6
     assert moved.min() >= 0 and moved.max() <= 1
-    params = {s: getattr(trained.guide, f"{s.replace('.', '_')}_loc").detach()[None] for s in trained.guide.site_names}
+    params = {site: loc.detach()[None] for site, loc in trained.guide.locs().items()}
     confidence = [trained.model.sampled_logits(x[20:], params)[0].softmax(-1).amax(-1) for x in (contrast, moved)]
     assert (confidence[1] > confidence[0]).float().mean() > 0.9
     assert all(p.grad is None for p in trained.guide.parameters())  # only the inputs are differentiated
