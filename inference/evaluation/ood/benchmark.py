@@ -26,7 +26,7 @@ from inference.data import ImageSet, load_mnist, split_calibration
 from inference.evaluation import metrics, plots
 from inference.evaluation.contenders import REFUSAL_RATE
 from inference.evaluation.ood.adversarial import bim, fgsm
-from inference.evaluation.ood.classifiers import CNN, MLP, batched, train_classifier
+from inference.evaluation.ood.classifiers import MLP, batched
 from inference.evaluation.ood.detectors import (
     KNN,
     ODIN,
@@ -41,6 +41,7 @@ from inference.evaluation.ood.detectors import (
     ViM,
 )
 from inference.evaluation.sets import DIGIT_SETS, load_fashion_mnist, load_ood_sets, load_sets
+from inference.training.classifier import CNN, train_classifier
 
 #: The VAE-ELBO baseline's widths: the gate's density's, without the class.
 BASELINE_VAE = CalibrationConfig().vae_config(num_classes=0)

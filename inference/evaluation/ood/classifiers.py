@@ -1,10 +1,10 @@
-"""Deterministic baselines: the same 784-1024-10 MLP and a small two-conv CNN, trained with Adam."""
+"""Deterministic baselines: the same 784-1024-10 MLP (the CNN and the loop that trains both are
+:mod:`inference.training.classifier`'s), temperature scaling, and batched evaluation."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from inference.data import ImageSet
 
@@ -24,45 +24,6 @@ class MLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, 784)`` -> logits ``(B, 10)``."""
         return self.out(self.features(x))
-
-
-class CNN(nn.Module):
-    """The classic two-convolution MNIST network (LeNet-style, 16 and 32 channels), 128 features."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(),
-        )  # fmt: skip
-        self.out = nn.Linear(128, 10)
-
-    def features(self, x: Tensor) -> Tensor:
-        """``(B, 784)`` -> ``(B, 128)``."""
-        return self.conv(x.reshape(-1, 1, 28, 28))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.out(self.features(x))
-
-
-def train_classifier(
-    net: nn.Module, data: ImageSet, epochs: int = 3, batch_size: int = 128, lr: float = 1e-3, seed: int = 0, progress: bool = True
-) -> nn.Module:
-    """Minimise cross-entropy with Adam on shuffled minibatches; returns ``net`` in eval mode."""
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    net.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(data), generator=generator)
-        for idx in tqdm(
-            order.split(batch_size), desc=f"{type(net).__name__} epoch {epoch + 1}", disable=not progress, leave=False
-        ):
-            loss = nn.functional.cross_entropy(net(data.images[idx]), data.labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return net.eval()
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ from bnn import BNNConfig, TrainedBNN
 from bnn.model import BayesianMLP
 from inference import TrainConfig, train
 from inference.training import minibatch_loss
-from inference.training.teacher import TeacherCNN, distilled_targets, teacher_labels, train_teacher
+from inference.training.teacher import TEACHER_CHANNELS, TEACHER_HIDDEN, distilled_targets, teacher_labels, train_teacher
 from tests.conftest import synthetic
 
 
@@ -16,7 +16,8 @@ def test_the_teacher_reads_what_it_was_trained_on():
     teacher = train_teacher(data.images, data.labels, epochs=3, seed=0)
     with torch.no_grad():
         assert (teacher(data.images).argmax(-1) == data.labels).float().mean() > 0.95
-    assert TeacherCNN()(torch.rand(4, 784)).shape == (4, 10)
+    assert teacher(torch.rand(4, 784)).shape == (4, 10)
+    assert teacher.out.in_features == TEACHER_HIDDEN and teacher.conv[3].out_channels == TEACHER_CHANNELS[1]
 
 
 def test_targets_mix_the_hard_label_and_the_softened_teacher():

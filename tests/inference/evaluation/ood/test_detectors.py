@@ -9,7 +9,7 @@ from torch import nn
 from inference.data import ImageSet
 from inference.evaluation.metrics import auroc
 from inference.evaluation.ood.adversarial import bim, fgsm
-from inference.evaluation.ood.classifiers import CNN, MLP, batched, fit_temperature, train_classifier
+from inference.evaluation.ood.classifiers import MLP, batched, fit_temperature
 from inference.evaluation.ood.detectors import (
     KNN,
     ODIN,
@@ -23,6 +23,7 @@ from inference.evaluation.ood.detectors import (
     ViM,
 )
 from inference.evaluation.sets import load_notmnist
+from inference.training.classifier import CNN, train_classifier
 from tests.conftest import need, synthetic
 
 
